@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Generates Python modules from protos/ into gen/ (gitignored; `make protos` runs this).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON:-$root/.venv/bin/python}
+common=$("$py" -c 'import os, google.api.annotations_pb2 as a; print(os.path.dirname(os.path.dirname(os.path.dirname(a.__file__))))')
+rm -rf "$root/gen" && mkdir -p "$root/gen"
+cd "$root/protos"
+"$py" -m grpc_tools.protoc -I . -I "$common" \
+  --python_out="$root/gen" --pyi_out="$root/gen" --grpc_python_out="$root/gen" \
+  $(find transmute -name '*.proto' | sort)
+# Regular packages so setuptools finds them and mypy resolves them.
+find "$root/gen/transmute" -type d -exec touch {}/__init__.py \;

@@ -1,0 +1,73 @@
+"""One typed settings object per process, read once from ``TRANSMUTE_*`` environment variables.
+
+Every setting is listed in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRANSMUTE_", extra="ignore")
+
+    # Messaging and service addresses
+    nats_url: str = "nats://127.0.0.1:4222"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    media_addr: str = "127.0.0.1:50051"
+    tracks_addr: str | None = None
+    intelligence_addr: str | None = None
+
+    # HTTP gateway
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = ""  # base of signed links; default http://localhost:<http_port>
+    api_key: SecretStr | None = None  # a single dev key for project "default"
+    api_keys_file: Path | None = None  # JSON {"<key>": "<project>", ...}
+    max_body_bytes: int = 1_048_576
+    request_timeout_seconds: float = 10.0
+
+    # Storage and signed links
+    storage_backend: str = "file"
+    storage_dir: Path = Path("var/storage")
+    signing_secret: SecretStr = SecretStr("")
+    link_ttl_seconds: int = 86_400
+
+    # Workers
+    role: str = "all"  # api | worker | all
+    worker_concurrency: int = 2
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 3
+    task_timeout_seconds: float = 3_600.0
+    shutdown_grace_seconds: float = 20.0
+    work_dir: Path | None = None  # per-task temp dirs; default the system temp dir
+
+    # Input safety limits
+    allow_private_urls: bool = False
+    max_input_bytes: int = 2 * 1024**3
+    max_duration_seconds: float = 4 * 3600.0
+    max_pixels: int = 64_000_000
+    fetch_connect_timeout_seconds: float = 10.0
+    fetch_read_timeout_seconds: float = 30.0
+    max_redirects: int = 5
+
+    ffmpeg_path: str = "ffmpeg"
+    ffprobe_path: str = "ffprobe"
+    log_level: str = "INFO"
+
+    progress_interval_seconds: float = Field(0.5, description="minimum gap between progress writes")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.http_port}").rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

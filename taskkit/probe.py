@@ -1,0 +1,157 @@
+"""ffprobe-based probing: what the worker learns about an input before processing it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskkit.errors import InputError
+
+_PROBE_TIMEOUT_S = 30.0
+
+# ffprobe format names -> MIME types for the formats we accept as inputs.
+_CONTAINER_MIME = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "matroska,webm": "video/webm",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "aac": "audio/aac",
+    "avi": "video/x-msvideo",
+    "png_pipe": "image/png",
+    "jpeg_pipe": "image/jpeg",
+    "webp_pipe": "image/webp",
+    "gif": "image/gif",
+    "image2": "image/jpeg",
+}
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    codec: str
+    width: int  # as stored, before rotation
+    height: int
+    fps: float | None
+    rotation: int  # degrees clockwise the player must apply, 0/90/180/270
+
+    @property
+    def display_width(self) -> int:
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.width if self.rotation in (90, 270) else self.height
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    codec: str
+    channels: int
+    sample_rate: int | None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The facts about one input file that option handling and argv builders need."""
+
+    format_name: str
+    mime_type: str
+    duration: float | None
+    size: int
+    video: VideoStream | None = None
+    audio: AudioStream | None = None
+    is_image: bool = False
+    streams: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _rotation(stream: dict) -> int:
+    rotation = 0
+    tags = stream.get("tags") or {}
+    if "rotate" in tags:
+        rotation = int(float(tags["rotate"]))
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            # Display matrix rotation is counter-clockwise; players rotate clockwise by -value.
+            rotation = -int(float(side["rotation"]))
+    return rotation % 360
+
+
+def _fps(stream: dict) -> float | None:
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        num, _, den = str(stream.get(key, "0/0")).partition("/")
+        try:
+            value = float(num) / float(den or 1)
+        except (ValueError, ZeroDivisionError):
+            continue
+        if value > 0:
+            return round(value, 3)
+    return None
+
+
+def parse_probe(data: dict, size: int) -> ProbeResult:
+    """Turn ffprobe's JSON into a ProbeResult (pure; unit-tested on canned JSON)."""
+    fmt = data.get("format") or {}
+    format_name = str(fmt.get("format_name", ""))
+    video = audio = None
+    kinds = []
+    for stream in data.get("streams") or []:
+        kind = stream.get("codec_type")
+        kinds.append(str(kind))
+        disposition = stream.get("disposition") or {}
+        if kind == "video" and video is None and not disposition.get("attached_pic"):
+            video = VideoStream(
+                codec=str(stream.get("codec_name", "")),
+                width=int(stream.get("width") or 0),
+                height=int(stream.get("height") or 0),
+                fps=_fps(stream),
+                rotation=_rotation(stream),
+            )
+        elif kind == "audio" and audio is None:
+            audio = AudioStream(
+                codec=str(stream.get("codec_name", "")),
+                channels=int(stream.get("channels") or 0),
+                sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
+            )
+    is_image = format_name.endswith("_pipe") or format_name in ("image2", "gif") and (
+        video is not None and video.codec in ("png", "mjpeg", "webp", "gif", "bmp", "tiff")
+    )
+    duration = fmt.get("duration")
+    mime = _CONTAINER_MIME.get(format_name, "application/octet-stream")
+    if mime == "video/mp4" and video is None and audio is not None:
+        mime = "audio/mp4"
+    if mime == "video/webm" and video is None and audio is not None:
+        mime = "audio/webm"
+    return ProbeResult(
+        format_name=format_name,
+        mime_type=mime,
+        duration=None if is_image or duration in (None, "N/A") else float(duration),
+        size=size,
+        video=video,
+        audio=audio,
+        is_image=is_image,
+        streams=tuple(kinds),
+    )
+
+
+async def probe(path: Path, *, ffprobe: str = "ffprobe") -> ProbeResult:
+    """Probe a local file; raise InputError when it is not media ffprobe can read."""
+    proc = await asyncio.create_subprocess_exec(
+        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=_PROBE_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise InputError("the input could not be probed within 30 seconds") from None
+    if proc.returncode != 0:
+        raise InputError("the input is not a media file that can be read")
+    result = parse_probe(json.loads(out or b"{}"), path.stat().st_size)
+    if result.video is None and result.audio is None:
+        raise InputError("the input has no audio or video stream")
+    return result
