@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskkit.errors import InputError
+from transmute.tasks.v1 import tasks_pb2
 
 _PROBE_TIMEOUT_S = 30.0
 
@@ -115,8 +116,9 @@ def parse_probe(data: dict, size: int) -> ProbeResult:
                 channels=int(stream.get("channels") or 0),
                 sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
             )
-    is_image = format_name.endswith("_pipe") or format_name in ("image2", "gif") and (
-        video is not None and video.codec in ("png", "mjpeg", "webp", "gif", "bmp", "tiff")
+    is_image = format_name.endswith("_pipe") or (
+        format_name in ("image2", "gif")
+        and (video is not None and video.codec in ("png", "mjpeg", "webp", "gif", "bmp", "tiff"))
     )
     duration = fmt.get("duration")
     mime = _CONTAINER_MIME.get(format_name, "application/octet-stream")
@@ -139,12 +141,19 @@ def parse_probe(data: dict, size: int) -> ProbeResult:
 async def probe(path: Path, *, ffprobe: str = "ffprobe") -> ProbeResult:
     """Probe a local file; raise InputError when it is not media ffprobe can read."""
     proc = await asyncio.create_subprocess_exec(
-        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path),
+        ffprobe,
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        str(path),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=_PROBE_TIMEOUT_S)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=_PROBE_TIMEOUT_S)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -155,3 +164,22 @@ async def probe(path: Path, *, ffprobe: str = "ffprobe") -> ProbeResult:
     if result.video is None and result.audio is None:
         raise InputError("the input has no audio or video stream")
     return result
+
+
+def file_entry(probed: ProbeResult, *, kind: str, mime_type: str | None = None) -> tasks_pb2.FileEntry:
+    """A task's ``inputs``/``outputs`` entry for a probed file (fields that apply only)."""
+    entry = tasks_pb2.FileEntry(kind=kind, type=mime_type or probed.mime_type, filesize=probed.size)
+    if probed.video is not None:
+        entry.width = probed.video.display_width
+        entry.height = probed.video.display_height
+        entry.codec = probed.video.codec
+        if probed.video.fps and not probed.is_image:
+            entry.fps = probed.video.fps
+    if probed.audio is not None:
+        entry.audio_codec = probed.audio.codec
+        entry.channels = probed.audio.channels
+        if probed.video is None:
+            entry.codec = probed.audio.codec
+    if probed.duration is not None:
+        entry.duration = round(probed.duration, 3)
+    return entry

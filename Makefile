@@ -1,0 +1,45 @@
+# Transmute — every install step lives here; see README for the two commands that matter.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup protos run test lint ffmpeg clean
+
+setup: ffmpeg $(STAMP) protos
+
+# ffmpeg/ffprobe come from the system: installed with apt-get on Debian/Ubuntu as root, else we say how.
+ffmpeg:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing ffmpeg with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	  else \
+	    echo "ffmpeg/ffprobe are missing; install them with: sudo apt-get install -y ffmpeg" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+# Generated code is not committed: gen/ is rebuilt from protos/ on every setup.
+protos: $(STAMP)
+	PYTHON=$(PY) bash scripts/gen_protos.sh
+
+run: setup
+	$(PY) -m stack
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy taskkit gateway media_service stack
+
+clean:
+	rm -rf $(VENV) gen var .pytest_cache .mypy_cache .ruff_cache

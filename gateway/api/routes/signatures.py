@@ -1,0 +1,43 @@
+"""``POST /signatures``: signed GET or PUT links to a path inside the caller's project."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import ProjectDep, SettingsDep
+from gateway.schemas import ErrorBody, SignatureCreate, SignatureOut
+from taskkit import signing
+from taskkit.errors import InvalidRequest
+
+router = APIRouter(prefix="/signatures", tags=["signatures"])
+
+_DEFAULT_TTL_S = 3600
+_MAX_TTL_S = 7 * 24 * 3600
+
+
+@router.post("", status_code=201, response_model=SignatureOut, responses={400: {"model": ErrorBody}})
+async def create_signature(body: SignatureCreate, project: ProjectDep, settings: SettingsDep) -> JSONResponse:
+    now = int(time.time())
+    expiry = body.expiry if body.expiry is not None else now + _DEFAULT_TTL_S
+    if not now < expiry <= now + _MAX_TTL_S:
+        raise InvalidRequest("expiry must be a Unix time in the future, at most 7 days ahead.")
+    folder = body.folder.strip("/") if body.folder else None
+    relative = f"{folder}/{body.filename}" if folder else body.filename
+    key = signing.check_key(f"{project}/{relative}")
+    path = signing.signed_path(
+        settings.signing_secret.get_secret_value(), key, expiry=expiry, method=body.method
+    )
+    sig = path.split("/")[3]
+    out = SignatureOut(
+        domain=settings.base_url.split("://", 1)[-1],
+        filename=body.filename,
+        folder=folder,
+        expiry=expiry,
+        method=body.method,
+        signature=sig,
+        url=settings.base_url + path,
+    )
+    return JSONResponse(out.model_dump(), status_code=201)

@@ -1,0 +1,55 @@
+"""Task protobufs → the D25 JSON task object (the latest API shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from transmute.tasks.v1 import tasks_pb2
+
+from taskkit import options_json, status
+
+_ENTRY_FIELDS = (
+    "width", "height", "duration", "filesize", "codec", "audio_codec", "fps", "channels", "language", "label", "url",
+)  # fmt: skip
+
+
+def file_entry(entry: tasks_pb2.FileEntry) -> dict[str, Any]:
+    shown: dict[str, Any] = {"kind": entry.kind, "type": entry.type}
+    for name in _ENTRY_FIELDS:
+        if entry.HasField(name):
+            shown[name] = getattr(entry, name)
+    return shown
+
+
+def _optional(message: Any, name: str) -> Any:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def task_json(task: tasks_pb2.Task) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": task.id,
+        "object": "task",
+        "kind": task.kind,
+        "status": status.name(task.status),
+        "run_id": task.run_id,
+        "parent_id": _optional(task, "parent_id"),
+        "progress": _optional(task, "progress"),
+        "url": task.url,
+        "options": options_json.struct_to_dict(task.options),
+        "inputs": [file_entry(e) for e in task.inputs],
+        "outputs": [file_entry(e) for e in task.outputs],
+        "metadata": options_json.struct_to_dict(task.metadata),
+        "error": _optional(task, "error"),
+        "filename": _optional(task, "filename"),
+        "folder": _optional(task, "folder"),
+        "ref": _optional(task, "ref"),
+        "created_at": task.created_at,
+        "started_at": _optional(task, "started_at"),
+        "finished_at": _optional(task, "finished_at"),
+        "updated_at": task.updated_at,
+    }
+    result = task.WhichOneof("result")
+    if result is not None:
+        body["results"] = json_format.MessageToDict(getattr(task, result), preserving_proto_field_name=True)
+    return body

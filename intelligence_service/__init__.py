@@ -1,0 +1,1 @@
+"""intelligence_service"""

@@ -1,0 +1,71 @@
+"""The media kinds' handlers: options → argv (or Pillow) → run → describe the output.
+
+Each handler gets a TaskContext with the fetched, probed input and returns the files to store;
+the shared worker does the lifecycle, uploads and acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from media_service import audio_argv, image_ops, video_argv
+from media_service.options import parse_audio_options, parse_image_options, parse_video_options
+from taskkit.probe import file_entry, probe
+from taskkit.worker import Handler, Output, TaskContext
+from transmute.tasks.v1 import tasks_pb2
+
+_FRAME_FORMAT = "jpeg"  # a frame taken from a video, when no format is asked for
+
+
+def output_name(task: tasks_pb2.Task, extension: str) -> str:
+    """The stored name: ``[folder/]filename``, defaulting to ``<kind><extension>``."""
+    filename = task.filename if task.HasField("filename") else f"{task.kind}{extension}"
+    folder = task.folder.strip("/") if task.HasField("folder") else ""
+    return f"{folder}/{filename}" if folder else filename
+
+
+async def _describe(ctx: TaskContext, path: Path, extension: str, mime: str) -> Output:
+    probed = await probe(path, ffprobe=ctx.settings.ffprobe_path)
+    entry = file_entry(probed, kind="source", mime_type=mime)
+    return Output(path=path, name=output_name(ctx.task, extension), entry=entry)
+
+
+async def video(ctx: TaskContext) -> list[Output]:
+    opts = parse_video_options(ctx.options)
+    extension = video_argv.output_extension(opts.format)
+    dst = ctx.workdir / f"output{extension}"
+    argv = video_argv.build_video_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
+    await ctx.ffmpeg(argv, duration=video_argv.expected_duration(opts, ctx.probe))
+    return [await _describe(ctx, dst, extension, video_argv.output_mime(opts.format))]
+
+
+async def audio(ctx: TaskContext) -> list[Output]:
+    opts = parse_audio_options(ctx.options)
+    extension = audio_argv.output_extension(opts.format)
+    dst = ctx.workdir / f"output{extension}"
+    argv = audio_argv.build_audio_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
+    await ctx.ffmpeg(argv, duration=video_argv.expected_duration(opts, ctx.probe))
+    return [await _describe(ctx, dst, extension, audio_argv.output_mime(opts.format))]
+
+
+async def image(ctx: TaskContext) -> list[Output]:
+    """Image inputs go through Pillow; a video input gives one frame through ffmpeg."""
+    opts = parse_image_options(ctx.options)
+    if ctx.probe.is_image:
+        staged = ctx.workdir / "output.img"
+        info = await asyncio.to_thread(
+            image_ops.transform_image, ctx.input_path, staged, opts, max_pixels=ctx.settings.max_pixels
+        )
+        fmt = info.format
+        dst = staged.rename(ctx.workdir / f"output{image_ops.output_extension(fmt)}")
+        await ctx.report(100)
+    else:
+        fmt = opts.format or _FRAME_FORMAT
+        dst = ctx.workdir / f"output{image_ops.output_extension(fmt)}"
+        argv = image_ops.build_frame_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
+        await ctx.ffmpeg(argv, duration=None)
+    return [await _describe(ctx, dst, image_ops.output_extension(fmt), image_ops.output_mime(fmt))]
+
+
+HANDLERS: dict[str, Handler] = {"video": video, "image": image, "audio": audio}

@@ -1,0 +1,100 @@
+"""``make run``: the development stack on http://localhost:8080 until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from stack import Stack, StackConfig
+from taskkit import signing
+
+log = logging.getLogger("stack")
+
+
+def _upload_sample(stack: Stack, var: Path, base: str) -> str:
+    """Store a generated 3-second clip through a signed PUT, so the printed curl has a real input."""
+    clip = var / "sample.mp4"
+    if not clip.exists():
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=3",
+             "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)],
+            check=True,
+        )  # fmt: skip
+    secret = stack.config.signing_secret
+    key = "default/samples/sample.mp4"
+    put = signing.signed_url(stack.base_url, secret, key, ttl=600, method="put")
+    httpx.put(put, content=clip.read_bytes(), timeout=30.0).raise_for_status()
+    return signing.signed_url(base, secret, key, ttl=7 * 24 * 3600)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("--var", type=Path, default=Path("var"), help="state directory (default var/)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    var = args.var.resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    secret_file = var / "signing_secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    api_key = os.environ.get("TRANSMUTE_API_KEY") or "ittybit_dev_" + secrets.token_hex(12)
+    config = StackConfig(
+        root=var,
+        api_key=api_key,
+        signing_secret=os.environ.get("TRANSMUTE_SIGNING_SECRET") or secret_file.read_text().strip(),
+        http_port=int(os.environ.get("TRANSMUTE_HTTP_PORT", "8080")),
+        grpc_port=int(os.environ.get("TRANSMUTE_GRPC_PORT", "50051")),
+        nats_port=int(os.environ.get("TRANSMUTE_NATS_PORT", "4222")),
+        allow_private_urls=True,
+    )
+    stack = Stack(config)
+    stack.config.env["TRANSMUTE_PUBLIC_URL"] = os.environ.get(
+        "TRANSMUTE_PUBLIC_URL", f"http://localhost:{config.http_port}"
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.start()
+        base = f"http://localhost:{config.http_port}"
+        sample = _upload_sample(stack, var, base)
+        log.info(
+            "\nTransmute is running at %s (development stack: input URLs on private networks are ALLOWED).\n"
+            "Logs: %s\nAPI key: %s\n\nTry:\n"
+            "  curl -s -X POST %s/tasks -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+            "    -d '{\"kind\": \"video\", \"url\": \"%s\", \"options\": {\"format\": \"webm\", \"width\": 320}}'\n"
+            "then GET %s/tasks/<id> with the same header until status is succeeded.\n",
+            base, var / "logs", api_key, base, api_key, sample, base,
+        )  # fmt: skip
+        while not stopping:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    log.error(
+                        "%s exited with code %s; see %s", name, proc.returncode, var / "logs" / f"{name}.log"
+                    )
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        log.info("stopping…")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

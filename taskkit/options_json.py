@@ -1,0 +1,100 @@
+"""Options between their API form (JSON as users write it) and typed protobuf messages.
+
+The only non-obvious part is ``Dimension``: users write ``320`` or ``"50%"``; the proto holds
+``{pixels: 320}`` or ``{percent: 50}``. Every other field maps one to one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
+from transmute.tasks.v1 import tasks_pb2
+
+from taskkit.errors import InvalidRequest
+
+_DIMENSION = tasks_pb2.Dimension.DESCRIPTOR.full_name
+
+
+def _dimension_fields(message_cls: type[Message]) -> set[str]:
+    return {
+        f.name
+        for f in message_cls.DESCRIPTOR.fields
+        if f.message_type is not None and f.message_type.full_name == _DIMENSION
+    }
+
+
+def _dimension_to_api(value: dict) -> int | str:
+    if "pixels" in value:
+        return int(value["pixels"])
+    percent = float(value.get("percent", 0))
+    return f"{percent:g}%"
+
+
+def _dimension_from_api(field: str, value: Any) -> dict:
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        return {"pixels": value}
+    elif isinstance(value, str) and value.endswith("%"):
+        try:
+            return {"percent": float(value[:-1])}
+        except ValueError:
+            pass
+    raise InvalidRequest(
+        f'options.{field} must be a positive integer or a percentage like "50%" (got {value!r}).'
+    )
+
+
+def to_api(message: Message) -> dict:
+    """Typed options → the API's JSON form (only fields that were set)."""
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    for name in _dimension_fields(type(message)) & data.keys():
+        data[name] = _dimension_to_api(data[name])
+    return data
+
+
+def from_api(raw: Any, message_cls: type[Message]) -> Message:
+    """The API's JSON form → typed options; unknown names and wrong types are 400s naming the field."""
+    if raw is None:
+        return message_cls()
+    if not isinstance(raw, dict):
+        raise InvalidRequest("options must be a JSON object.")
+    allowed = [f.name for f in message_cls.DESCRIPTOR.fields]
+    for name in raw:
+        if name not in allowed:
+            listed = ", ".join(allowed) if allowed else "none"
+            raise InvalidRequest(f"options.{name} is not a known option; allowed options: {listed}.")
+    data = dict(raw)
+    for name in _dimension_fields(message_cls) & data.keys():
+        data[name] = _dimension_from_api(name, data[name])
+    message = message_cls()
+    for name, value in data.items():
+        try:
+            json_format.ParseDict({name: value}, message)  # merges; one field at a time to name it
+        except json_format.ParseError as exc:
+            raise InvalidRequest(
+                f"options.{name} has a value of the wrong type ({_first_line(exc)})."
+            ) from None
+    return message
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0].rstrip(".")
+
+
+def _restore_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _restore_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore_ints(v) for v in value]
+    return value
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain JSON. Struct keeps every number as a double; whole numbers come back as
+    ints so ``"width": 640`` round-trips as 640, not 640.0 (which an integer option would refuse)."""
+    return _restore_ints(json_format.MessageToDict(struct))  # type: ignore[no-any-return]

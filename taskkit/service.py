@@ -1,0 +1,104 @@
+"""Running a family service: one process, roles ``api`` (gRPC), ``worker`` or ``all``.
+
+Shutdown on SIGTERM/SIGINT: health goes NOT_SERVING, the gRPC server stops accepting and gets
+``shutdown_grace_seconds`` for in-flight calls, the worker stops pulling and lets running tasks
+finish within the same grace (the rest are released for redelivery), then NATS is drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+from taskkit.config import Settings
+from taskkit.creator import TaskCreator
+from taskkit.grpc_server import create_server, set_serving
+from taskkit.jetstream import Bus, connect
+from taskkit.storage import Storage, open_storage
+from taskkit.store import TaskStore
+from taskkit.tasks_servicer import TasksServicer
+from taskkit.worker import Handler, Worker
+
+log = logging.getLogger(__name__)
+
+ROLES = ("api", "worker", "all")
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a family service contributes: its name, servicer, service name and kind handlers."""
+
+    name: str
+    service_name: str
+    add_servicer: Callable[[TaskCreator, grpc.aio.Server], None]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    bus: Bus
+    store: TaskStore
+    storage: Storage
+
+
+async def open_runtime(settings: Settings, *, client_name: str) -> Runtime:
+    bus = await connect(settings.nats_url, name=client_name)
+    return Runtime(settings=settings, bus=bus, store=TaskStore(bus), storage=open_storage(settings))
+
+
+async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the family in the configured role until ``stop`` is set or a signal arrives."""
+    if settings.role not in ROLES:
+        raise SystemExit(f"--role must be one of {', '.join(ROLES)} (got {settings.role!r})")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runtime = await open_runtime(settings, client_name=f"{family.name}-{settings.role}")
+    jobs: list[asyncio.Task[None]] = []
+    server = health = None
+    names = [family.service_name, tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name]
+    try:
+        if settings.role in ("api", "all"):
+            creator = TaskCreator(bus=runtime.bus, store=runtime.store, family=family.name)
+
+            def register(srv: grpc.aio.Server) -> None:
+                family.add_servicer(creator, srv)
+                tasks_pb2_grpc.add_TasksServicer_to_server(
+                    TasksServicer(bus=runtime.bus, store=runtime.store, settings=settings), srv
+                )
+
+            server, port, health = create_server(
+                address=f"{settings.grpc_host}:{settings.grpc_port}", register=register, service_names=names
+            )
+            await server.start()
+            await set_serving(health, names, True)
+            log.info("grpc serving", extra={"family": family.name, "port": port})
+        if settings.role in ("worker", "all"):
+            worker = Worker(
+                bus=runtime.bus,
+                store=runtime.store,
+                storage=runtime.storage,
+                settings=settings,
+                family=family.name,
+                handlers=family.handlers,
+            )
+            jobs.append(asyncio.create_task(worker.run(stop)))
+        await stop.wait()
+        log.info("shutting down", extra={"family": family.name})
+    finally:
+        stop.set()
+        if server is not None and health is not None:
+            await set_serving(health, names, False)
+            await server.stop(settings.shutdown_grace_seconds)
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await runtime.bus.close()

@@ -1,0 +1,59 @@
+"""Signed, expiring links to stored files: ``/files/<expiry>/<signature>/<key>``.
+
+The signature is ``base64url(HMAC-SHA256(secret, "<method>\\n<expiry>\\n<prefix>"))`` where
+``prefix`` is either the file's key or a folder above it. Putting expiry and signature in the path
+(not the query) means a signed folder grant also covers the relative references inside an
+HLS/DASH playlist: ``720p/seg1.ts`` resolves under the same ``/files/<expiry>/<signature>/``.
+Verification tries the key and each folder above it, so one link format serves both.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from urllib.parse import quote
+
+from taskkit.errors import InvalidRequest
+
+FILES_ROUTE = "/files"
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~@+=,-][A-Za-z0-9 ._~@+=,-]*$")
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the storage root or confuse URL parsing."""
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") or not _SEGMENT.match(p) for p in parts):
+        raise InvalidRequest(f"'{key}' is not a valid file path: use letters, digits, '.', '-', '_' and '/'.")
+    return key
+
+
+def signature(secret: str, method: str, expiry: int, prefix: str) -> str:
+    message = f"{method.lower()}\n{expiry}\n{prefix}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_path(secret: str, key: str, *, expiry: int, method: str = "get", prefix: str | None = None) -> str:
+    """The path of a link to ``key`` signed for ``prefix`` (default: the key itself)."""
+    grant = key if prefix is None else prefix.rstrip("/")
+    sig = signature(secret, method, expiry, grant)
+    return f"{FILES_ROUTE}/{expiry}/{sig}/{quote(key)}"
+
+
+def signed_url(base_url: str, secret: str, key: str, *, ttl: int, method: str = "get") -> str:
+    return base_url + signed_path(secret, key, expiry=int(time.time()) + ttl, method=method)
+
+
+def _grants(key: str) -> list[str]:
+    parts = key.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def verify(secret: str, method: str, expiry: int, sig: str, key: str, *, now: float | None = None) -> bool:
+    """True when ``sig`` grants ``method`` on ``key`` (or a folder above it) and has not expired."""
+    if expiry < (time.time() if now is None else now):
+        return False
+    return any(hmac.compare_digest(signature(secret, method, expiry, grant), sig) for grant in _grants(key))

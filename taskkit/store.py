@@ -1,0 +1,212 @@
+"""Task records in the JetStream KV bucket, written only by compare-and-set.
+
+Every write reads the current revision, applies a change, checks the lifecycle rule and
+updates with ``last=revision``; a conflicting writer makes it retry from a fresh read. So a cancel
+and a progress tick racing each other can never overwrite one another. Each successful write
+publishes a ``TaskEvent`` on ``tasks.events.<task_id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import DeliverPolicy
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from transmute.tasks.v1 import tasks_pb2
+
+from taskkit import ids, status
+from taskkit.errors import Conflict, NotFound
+from taskkit.jetstream import Bus, event_subject
+
+log = logging.getLogger(__name__)
+
+_CAS_ATTEMPTS = 20
+_WATCH_POLL_S = 2.0
+
+Change = Callable[[tasks_pb2.Task], None]
+
+
+def record_key(project: str, task_id: str) -> str:
+    return f"{project}.{task_id}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    project, _, task_id = key.rpartition(".")
+    return project, task_id
+
+
+def topic_for(task: tasks_pb2.Task, *, created: bool) -> str:
+    """The D25 webhook/SSE topic of a change that left the task in this state."""
+    if created:
+        return "task.created"
+    if task.status == status.SUCCEEDED:
+        return "task.succeeded"
+    if task.status == status.FAILED:
+        return "task.failed"
+    return "task.updated"
+
+
+@dataclass(frozen=True)
+class Page:
+    tasks: list[tasks_pb2.Task]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int = 20
+    after: str | None = None
+    before: str | None = None
+    descending: bool = True
+    status: int = 0
+    kind: str | None = None
+    run_id: str | None = None
+    offset: int = 0
+
+    def matches(self, task: tasks_pb2.Task) -> bool:
+        return (
+            (not self.status or task.status == self.status)
+            and (self.kind is None or task.kind == self.kind)
+            and (self.run_id is None or task.run_id == self.run_id)
+        )
+
+
+class TaskStore:
+    """Reads and compare-and-set writes of task records, plus their event stream."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def create(self, task: tasks_pb2.Task) -> tasks_pb2.Task:
+        now = int(time.time())
+        task.created_at = task.created_at or now
+        task.updated_at = now
+        await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
+        await self._publish(task, created=True)
+        return task
+
+    async def get(self, project: str, task_id: str) -> tasks_pb2.Task:
+        task, _ = await self._read(record_key(project, task_id))
+        return task
+
+    async def get_by_key(self, key: str) -> tasks_pb2.Task:
+        task, _ = await self._read(key)
+        return task
+
+    async def _read(self, key: str) -> tuple[tasks_pb2.Task, int]:
+        try:
+            entry = await self._bus.kv.get(key)
+        except KeyNotFoundError:
+            _, task_id = split_key(key)
+            raise NotFound(f"No task with id {task_id} was found.") from None
+        task = tasks_pb2.Task()
+        task.ParseFromString(entry.value or b"")
+        return task, int(entry.revision or 0)
+
+    async def mutate(self, key: str, change: Change) -> tasks_pb2.Task:
+        """Apply ``change`` to the current record and write it back with compare-and-set.
+
+        ``change`` edits the task in place and may raise to abort. A terminal record is final:
+        any change to it, or a change moving the status backwards, raises Conflict. No-op changes
+        write nothing.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            current, revision = await self._read(key)
+            updated = tasks_pb2.Task()
+            updated.CopyFrom(current)
+            change(updated)
+            if updated == current:
+                return current
+            if status.is_terminal(current.status) or not status.can_move(current.status, updated.status):
+                raise Conflict(
+                    f"Task {current.id} is already {status.name(current.status)}.",
+                )
+            updated.updated_at = int(time.time())
+            try:
+                await self._bus.kv.update(key, updated.SerializeToString(), last=revision)
+            except KeyWrongLastSequenceError:
+                continue
+            await self._publish(updated, created=False)
+            return updated
+        raise Conflict(f"Task {split_key(key)[1]} is being updated too often; try again.")
+
+    async def list(self, project: str, query: ListQuery) -> Page:
+        """One page of a project's tasks in id order (ids sort by creation time)."""
+        prefix = f"{project}."
+        try:
+            keys = await self._bus.kv.keys()
+        except NoKeysError:
+            keys = []
+        task_ids = sorted(k[len(prefix) :] for k in keys if k.startswith(prefix))
+        if query.descending:
+            task_ids.reverse()
+        if query.after is not None:
+            task_ids = [t for t in task_ids if (t < query.after if query.descending else t > query.after)]
+        backwards = query.before is not None and query.after is None
+        if backwards:
+            before = query.before or ""
+            task_ids = [t for t in task_ids if (t > before if query.descending else t < before)]
+            task_ids.reverse()  # walk towards the cursor's neighbours first
+        found: list[tasks_pb2.Task] = []
+        has_more = False
+        skip = query.offset
+        for task_id in task_ids:
+            try:
+                task = await self.get(project, task_id)
+            except NotFound:
+                continue  # deleted between listing and reading
+            if not query.matches(task):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            if len(found) == query.limit:
+                has_more = True
+                break
+            found.append(task)
+        if backwards:
+            found.reverse()
+        return Page(tasks=found, has_more=has_more)
+
+    async def watch(self, project: str, task_id: str) -> AsyncIterator[tasks_pb2.TaskEvent]:
+        """Every event of a task from its creation, ending after a terminal status.
+
+        Replays the EVENTS stream through an ordered consumer. If events have aged out of the
+        stream, the record is re-read while idle so a finished task still ends the stream.
+        """
+        current = await self.get(project, task_id)
+        sub = await self._bus.js.subscribe(
+            event_subject(task_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=_WATCH_POLL_S)
+                except (TimeoutError, NatsTimeoutError):
+                    current = await self.get(project, task_id)
+                    if status.is_terminal(current.status):
+                        yield _event(current, created=False)
+                        return
+                    continue
+                event = tasks_pb2.TaskEvent()
+                event.ParseFromString(msg.data)
+                if event.task.project != project:
+                    return
+                yield event
+                if status.is_terminal(event.task.status):
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def _publish(self, task: tasks_pb2.Task, *, created: bool) -> None:
+        await self._bus.js.publish(event_subject(task.id), _event(task, created=created).SerializeToString())
+
+
+def _event(task: tasks_pb2.Task, *, created: bool) -> tasks_pb2.TaskEvent:
+    return tasks_pb2.TaskEvent(
+        id=ids.event_id(), topic=topic_for(task, created=created), task=task, created_at=int(time.time())
+    )

@@ -1,0 +1,277 @@
+"""The image kind: Pillow transforms on real files, and one-frame ffmpeg argv (built and run)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageCms
+
+from media_service import image_ops
+from media_service.options import parse_image_options
+from taskkit.errors import InputError
+from taskkit.probe import ProbeResult, VideoStream, probe
+
+MAX_PIXELS = 50_000_000
+ORIENTATION = 0x0112
+
+
+def transform(
+    src: Path, dst: Path, raw: dict[str, Any], *, max_pixels: int = MAX_PIXELS
+) -> image_ops.ImageInfo:
+    return image_ops.transform_image(src, dst, parse_image_options(raw), max_pixels=max_pixels)
+
+
+def two_tone(path: Path, *, size: tuple[int, int] = (40, 20), fmt: str = "JPEG", **save: Any) -> Path:
+    """Left half red, right half green: shows which way the picture ended up."""
+    image = Image.new("RGB", size, (255, 0, 0))
+    image.paste((0, 255, 0), (size[0] // 2, 0, size[0], size[1]))
+    image.save(path, format=fmt, **save)
+    return path
+
+
+def alpha_at(image: Image.Image, xy: tuple[int, int]) -> int:
+    pixel = image.getpixel(xy)
+    assert isinstance(pixel, tuple)
+    return pixel[3]
+
+
+def near(pixel: Any, expected: tuple[int, ...], tolerance: int = 40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=True))
+
+
+# --- transform_image --------------------------------------------------------------------------
+
+
+def test_exif_rotated_jpeg_becomes_upright_and_loses_exif(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored landscape, displayed rotated 90° clockwise
+    exif[0x010F] = "PhoneMaker"
+    src = two_tone(tmp_path / "in.jpg", exif=exif.tobytes())
+    info = transform(src, tmp_path / "out", {})
+    assert info == image_ops.ImageInfo(20, 40, "jpeg", "image/jpeg")
+    with Image.open(tmp_path / "out") as out:
+        assert out.format == "JPEG" and out.size == (20, 40)
+        assert dict(out.getexif()) == {}
+        # Rotated clockwise: the red left half is now on top.
+        assert near(out.convert("RGB").getpixel((10, 5)), (255, 0, 0))
+        assert near(out.convert("RGB").getpixel((10, 35)), (0, 255, 0))
+
+
+def test_exif_rotation_applies_before_resizing(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[ORIENTATION] = 8
+    src = two_tone(tmp_path / "in.jpg", size=(80, 40), exif=exif.tobytes())
+    assert transform(src, tmp_path / "out", {"width": 20}).height == 40
+
+
+def test_png_alpha_to_jpeg_is_flattened_on_black(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    image = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    image.paste((0, 0, 255, 255), (0, 0, 10, 20))
+    image.save(src)
+    info = transform(src, tmp_path / "out", {"format": "jpg"})
+    assert (info.format, info.mime) == ("jpeg", "image/jpeg")
+    with Image.open(tmp_path / "out") as out:
+        assert out.mode == "RGB"
+        assert near(out.getpixel((3, 10)), (0, 0, 255))
+        assert near(out.getpixel((16, 10)), (0, 0, 0))
+
+
+def test_avif_output_opens(tmp_path: Path) -> None:
+    src = two_tone(tmp_path / "in.png", fmt="PNG")
+    info = transform(src, tmp_path / "out", {"format": "avif", "width": 20, "quality": "high"})
+    assert info == image_ops.ImageInfo(20, 10, "avif", "image/avif")
+    with Image.open(tmp_path / "out") as out:
+        assert (out.format, out.size) == ("AVIF", (20, 10))
+
+
+@pytest.mark.parametrize(("fmt", "pillow"), [("webp", "WEBP"), ("png", "PNG"), ("gif", "GIF")])
+def test_other_formats_open(tmp_path: Path, fmt: str, pillow: str) -> None:
+    src = two_tone(tmp_path / "in.jpg")
+    assert transform(src, tmp_path / "out", {"format": fmt}).mime == f"image/{fmt}"
+    with Image.open(tmp_path / "out") as out:
+        assert (out.format, out.size) == (pillow, (40, 20))
+
+
+@pytest.mark.parametrize(
+    ("input_format", "expected"), [("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp"), ("BMP", "png")]
+)
+def test_format_defaults_to_the_input_or_png(tmp_path: Path, input_format: str, expected: str) -> None:
+    src = two_tone(tmp_path / "in", fmt=input_format)
+    assert transform(src, tmp_path / "out", {}).format == expected
+
+
+def test_contain_pads_transparent_where_the_format_allows(tmp_path: Path) -> None:
+    src = two_tone(tmp_path / "in.jpg")
+    raw = {"width": 40, "height": 40, "fit": "contain", "position": "top"}
+    transform(src, tmp_path / "out.png", {**raw, "format": "png"})
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.mode == "RGBA" and out.size == (40, 40)
+        assert alpha_at(out, (5, 5)) == 255
+        assert out.getpixel((5, 35)) == (0, 0, 0, 0)
+    transform(src, tmp_path / "out.jpg", {**raw, "format": "jpeg"})
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert near(out.getpixel((5, 35)), (0, 0, 0))
+    transform(src, tmp_path / "bg.png", {**raw, "format": "png", "background": "#0000ff"})
+    with Image.open(tmp_path / "bg.png") as out:
+        assert out.mode == "RGB" and out.getpixel((5, 35)) == (0, 0, 255)
+
+
+@pytest.mark.parametrize(("position", "colour"), [("left", (255, 0, 0)), ("right", (0, 255, 0))])
+def test_cover_crops_by_position(tmp_path: Path, position: str, colour: tuple[int, int, int]) -> None:
+    src = two_tone(tmp_path / "in.png", fmt="PNG")
+    info = transform(src, tmp_path / "out", {"width": 10, "height": 20, "fit": "cover", "position": position})
+    assert (info.width, info.height) == (10, 20)
+    with Image.open(tmp_path / "out") as out:
+        assert out.getpixel((5, 10)) == colour
+
+
+def test_fill_stretches_and_percent_sizes(tmp_path: Path) -> None:
+    src = two_tone(tmp_path / "in.png", fmt="PNG")
+    assert transform(src, tmp_path / "a", {"width": 10, "height": 30}).width == 10
+    info = transform(src, tmp_path / "b", {"width": "50%", "height": "150%"})
+    assert (info.width, info.height) == (20, 30)
+
+
+def test_icc_profile_is_kept(tmp_path: Path) -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = two_tone(tmp_path / "in.jpg", icc_profile=icc)
+    transform(src, tmp_path / "out", {"format": "webp"})
+    with Image.open(tmp_path / "out") as out:
+        assert out.info.get("icc_profile") == icc
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
+    src = two_tone(tmp_path / "in.png", size=(100, 100), fmt="PNG")
+    with pytest.raises(InputError) as info:
+        transform(src, tmp_path / "out", {}, max_pixels=5000)
+    assert info.value.message == "the image is 100×100 pixels, over the limit of 5000 pixels"  # noqa: RUF001
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_image_input(tmp_path: Path) -> None:
+    src = tmp_path / "notes.txt"
+    src.write_text("not a picture")
+    with pytest.raises(InputError, match="not an image"):
+        transform(src, tmp_path / "out", {})
+
+
+def test_truncated_image(tmp_path: Path) -> None:
+    whole = two_tone(tmp_path / "whole.png", size=(200, 200), fmt="PNG", compress_level=0)
+    src = tmp_path / "cut.png"
+    src.write_bytes(whole.read_bytes()[:2000])
+    with pytest.raises(InputError, match="could not be decoded"):
+        transform(src, tmp_path / "out", {})
+
+
+def test_output_names() -> None:
+    formats = ("jpeg", "png", "webp", "avif", "gif")
+    assert [image_ops.output_extension(f) for f in formats] == [".jpg", ".png", ".webp", ".avif", ".gif"]
+    assert [image_ops.output_mime(f) for f in formats] == [f"image/{f}" for f in formats]
+
+
+# --- build_frame_argv -------------------------------------------------------------------------
+
+SRC = Path("/in/clip.mp4")
+DST = Path("/out/frame")
+
+
+def fake_probe(*, duration: float | None = 10.0, video: bool = True, rotation: int = 0) -> ProbeResult:
+    return ProbeResult(
+        format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        mime_type="video/mp4",
+        duration=duration,
+        size=1000,
+        video=VideoStream("h264", 320, 240, 25.0, rotation) if video else None,
+    )
+
+
+def after(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_frame_argv_default_jpeg() -> None:
+    argv = image_ops.build_frame_argv(SRC, DST, parse_image_options({}), fake_probe())
+    assert argv[:6] == ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    assert "-ss" not in argv
+    assert (after(argv, "-map"), after(argv, "-frames:v")) == ("0:v:0", "1")
+    assert (after(argv, "-c:v"), after(argv, "-q:v")) == ("mjpeg", "5")
+    assert after(argv, "-vf") == "scale=320:240:flags=lanczos,setsar=1"
+    assert argv[-1] == str(DST)
+    assert image_ops.frame_format(parse_image_options({})) == "jpeg"
+
+
+def test_frame_argv_seeks_and_fits() -> None:
+    opts = parse_image_options({"start": 2.5, "width": 100, "height": 100, "fit": "contain", "format": "png"})
+    argv = image_ops.build_frame_argv(SRC, DST, opts, fake_probe(rotation=270))
+    assert argv.index("-ss") < argv.index("-i") and after(argv, "-ss") == "2.500"
+    assert after(argv, "-vf") == (
+        "scale=75:100:flags=lanczos,format=rgba,pad=100:100:12:0:color=black@0,setsar=1"
+    )
+    assert after(argv, "-c:v") == "png"
+
+
+def test_frame_argv_start_in_last_frame_is_pulled_back() -> None:
+    argv = image_ops.build_frame_argv(SRC, DST, parse_image_options({"start": 9.99}), fake_probe())
+    assert after(argv, "-ss") == "9.960"
+
+
+@pytest.mark.parametrize("start", [10, 11.5])
+def test_frame_argv_start_beyond_input(start: float) -> None:
+    with pytest.raises(InputError, match="beyond the end of the input"):
+        image_ops.build_frame_argv(SRC, DST, parse_image_options({"start": start}), fake_probe())
+
+
+def test_frame_argv_needs_video() -> None:
+    with pytest.raises(InputError, match="no video stream"):
+        image_ops.build_frame_argv(SRC, DST, parse_image_options({}), fake_probe(video=False))
+
+
+def test_frame_argv_avif_pads_black_and_gif_builds_a_palette() -> None:
+    raw = {"width": 100, "height": 100, "fit": "contain"}
+    avif = image_ops.build_frame_argv(SRC, DST, parse_image_options({**raw, "format": "avif"}), fake_probe())
+    assert "color=black," in after(avif, "-vf") and after(avif, "-c:v") == "libaom-av1"
+    assert after(avif, "-f") == "avif"
+    gif = image_ops.build_frame_argv(SRC, DST, parse_image_options({"format": "gif"}), fake_probe())
+    assert after(gif, "-vf").endswith(",split[a][b];[a]palettegen[p];[b][p]paletteuse")
+    assert after(gif, "-f") == "gif"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc=size=320x240:rate=25:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+         "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "pillow"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP"), ("gif", "GIF"), ("avif", "AVIF")]
+)
+def test_real_frames_open_with_pillow(clip: Path, tmp_path: Path, fmt: str, pillow: str) -> None:
+    dst = tmp_path / f"frame{image_ops.output_extension(fmt)}"
+    opts = parse_image_options({"format": fmt, "width": 160, "start": 0.5})
+    source = asyncio.run(probe(clip))
+    subprocess.run(image_ops.build_frame_argv(clip, dst, opts, source), check=True, capture_output=True)
+    with Image.open(dst) as out:
+        assert (out.format, out.size) == (pillow, (160, 120))
+
+
+def test_real_frame_contain_png_is_transparent_outside_the_picture(clip: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "frame.png"
+    opts = parse_image_options({"format": "png", "width": 100, "height": 100, "fit": "contain"})
+    subprocess.run(
+        image_ops.build_frame_argv(clip, dst, opts, asyncio.run(probe(clip))), check=True, capture_output=True
+    )
+    with Image.open(dst) as out:
+        assert out.size == (100, 100) and out.mode == "RGBA"
+        assert alpha_at(out, (50, 2)) == 0
+        assert alpha_at(out, (50, 50)) == 255
