@@ -10,7 +10,8 @@ from transmute.tasks.v1 import tasks_pb2
 from taskkit import options_json, status
 
 _ENTRY_FIELDS = (
-    "width", "height", "duration", "filesize", "codec", "audio_codec", "fps", "channels", "language", "label", "url",
+    "width", "height", "duration", "filesize", "codec", "audio_codec",
+    "fps", "channels", "language", "label", "url",
 )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 import grpc
+from transmute.media.v1 import media_pb2, media_pb2_grpc
 
 from media_service import handlers
 from media_service.servicer import MediaServicer
@@ -13,7 +14,6 @@ from taskkit import logs
 from taskkit.config import get_settings
 from taskkit.creator import TaskCreator
 from taskkit.service import ROLES, Family, serve
-from transmute.media.v1 import media_pb2, media_pb2_grpc
 
 
 def _add_servicer(creator: TaskCreator, server: grpc.aio.Server) -> None:

@@ -104,7 +104,7 @@ def target_size(
     out = (_round(w, even), _round(h, even))
     if max(out) > MAX_DIMENSION:
         raise InputError(
-            f"the output would be {out[0]}×{out[1]} pixels, over the limit of {MAX_DIMENSION} pixels a side"  # noqa: RUF001
+            f"the output would be {out[0]}×{out[1]} pixels, over the limit of {MAX_DIMENSION} pixels a side"
         )
     return out
 

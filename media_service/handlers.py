@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from transmute.tasks.v1 import tasks_pb2
+
 from media_service import audio_argv, image_ops, video_argv
 from media_service.options import parse_audio_options, parse_image_options, parse_video_options
 from taskkit.probe import file_entry, probe
 from taskkit.worker import Handler, Output, TaskContext
-from transmute.tasks.v1 import tasks_pb2
-
-_FRAME_FORMAT = "jpeg"  # a frame taken from a video, when no format is asked for
 
 
 def output_name(task: tasks_pb2.Task, extension: str) -> str:
@@ -61,9 +60,11 @@ async def image(ctx: TaskContext) -> list[Output]:
         dst = staged.rename(ctx.workdir / f"output{image_ops.output_extension(fmt)}")
         await ctx.report(100)
     else:
-        fmt = opts.format or _FRAME_FORMAT
+        fmt = image_ops.frame_format(opts)
         dst = ctx.workdir / f"output{image_ops.output_extension(fmt)}"
-        argv = image_ops.build_frame_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
+        argv = image_ops.build_frame_argv(
+            ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path
+        )
         await ctx.ffmpeg(argv, duration=None)
     return [await _describe(ctx, dst, image_ops.output_extension(fmt), image_ops.output_mime(fmt))]
 

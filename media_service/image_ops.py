@@ -112,7 +112,7 @@ def _open_checked(src: Path, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         image.close()
-        raise InputError(f"the image is {width}×{height} pixels, over the limit of {max_pixels} pixels")  # noqa: RUF001
+        raise InputError(f"the image is {width}×{height} pixels, over the limit of {max_pixels} pixels")
     return image
 
 

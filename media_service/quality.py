@@ -36,9 +36,7 @@ Notes:
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
-QualityLevel = Literal["very_low", "low", "medium", "high", "very_high"]
+from typing import Final
 
 QUALITY_LEVELS: Final = ("very_low", "low", "medium", "high", "very_high")
 DEFAULT_QUALITY: Final = "medium"

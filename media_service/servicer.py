@@ -7,6 +7,8 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from transmute.media.v1 import media_pb2, media_pb2_grpc
+from transmute.tasks.v1 import tasks_pb2
 
 from media_service.options import parse_audio_options, parse_image_options, parse_video_options
 from taskkit import options_json
@@ -14,8 +16,6 @@ from taskkit.creator import TaskCreator
 from taskkit.errors import Unimplemented
 from taskkit.project import project_of
 from taskkit.signing import check_key
-from transmute.media.v1 import media_pb2, media_pb2_grpc
-from transmute.tasks.v1 import tasks_pb2
 
 Parser = Callable[[dict[str, Any]], Any]
 
@@ -39,7 +39,9 @@ class MediaServicer(media_pb2_grpc.MediaServicer):
         options: Message = request.options
         parsed = parse(options_json.to_api(options))
         check_spec(request.spec)
-        return await self._creator.create(project=project, kind=kind, spec=request.spec, options=parsed.to_dict())
+        return await self._creator.create(
+            project=project, kind=kind, spec=request.spec, options=parsed.to_dict()
+        )
 
     async def CreateVideoTask(
         self, request: media_pb2.CreateVideoTaskRequest, context: grpc.aio.ServicerContext

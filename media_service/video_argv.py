@@ -133,8 +133,8 @@ def build_video_argv(
     min_side = _MIN_SIDE[opts.codec]
     if min(layout.width, layout.height) < min_side:
         raise InputError(
-            f"the output would be {layout.width}×{layout.height} pixels, but {opts.codec} needs at least "  # noqa: RUF001
-            f"{min_side}×{min_side}"  # noqa: RUF001
+            f"the output would be {layout.width}×{layout.height} pixels, but {opts.codec} needs at least "
+            f"{min_side}×{min_side}"
         )
     filters = [f"fps={opts.fps:g}"] if opts.fps is not None else []
     filters += ffmpeg_filters(layout, background=opts.background, alpha=False)

@@ -59,6 +59,7 @@ class StackConfig:
     grpc_port: int = field(default_factory=free_port)
     nats_port: int = field(default_factory=free_port)
     allow_private_urls: bool = True
+    media_role: str = "all"  # "api" to run workers only as add_worker() processes
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
 
 
@@ -116,7 +117,7 @@ class Stack:
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(c.nats_port), "-sd", str(store)],
         )
         _wait_port(c.nats_port, nats, "nats-server")
-        media = self._spawn("media", [sys.executable, "-m", "media_service", "--role", "all"])
+        media = self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role])
         _wait_port(c.grpc_port, media, "media_service")
         gateway = self._spawn("gateway", [sys.executable, "-m", "gateway"])
         _wait_port(c.http_port, gateway, "gateway")

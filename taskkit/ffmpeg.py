@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import math
 import os
 import re
 import signal
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -205,6 +207,22 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+_PR_SET_PDEATHSIG = 1
+# libsvtav1 logs to stderr regardless of -loglevel; SVT_LOG=1 keeps only its errors.
+_FFMPEG_ENV = {**os.environ, "SVT_LOG": "1"}
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL ffmpeg if the worker process dies.
+
+    ffmpeg runs in its own process group (so a cancel can kill the group), which also means a
+    worker killed outright would leave it running as an orphan; this closes that gap.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 async def run_ffmpeg(
     argv: list[str],
     *,
@@ -231,6 +249,8 @@ async def run_ffmpeg(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
+            env=_FFMPEG_ENV,
         )
     except OSError as exc:
         # A missing or unusable binary is the deployment's fault, not the input's.

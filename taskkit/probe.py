@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskkit.errors import InputError
 from transmute.tasks.v1 import tasks_pb2
+
+from taskkit.errors import InputError
 
 _PROBE_TIMEOUT_S = 30.0
 

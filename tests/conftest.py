@@ -59,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.start()
     except Exception:
         for name in running.procs:
-            print(f"--- {name} log ---\n{running.log_text(name)}")  # noqa: T201 - start-up diagnostics
+            print(f"--- {name} log ---\n{running.log_text(name)}")
         running.stop()
         raise
     yield running

@@ -149,7 +149,7 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
     src = two_tone(tmp_path / "in.png", size=(100, 100), fmt="PNG")
     with pytest.raises(InputError) as info:
         transform(src, tmp_path / "out", {}, max_pixels=5000)
-    assert info.value.message == "the image is 100×100 pixels, over the limit of 5000 pixels"  # noqa: RUF001
+    assert info.value.message == "the image is 100×100 pixels, over the limit of 5000 pixels"
     assert not (tmp_path / "out").exists()
 
 

@@ -315,7 +315,7 @@ def test_video_argv_av1() -> None:
 
 
 def test_video_argv_refuses_sizes_the_encoder_cannot_take() -> None:
-    with pytest.raises(InputError, match=r"the output would be 32×24 pixels, but av1 needs at least 64×64"):  # noqa: RUF001
+    with pytest.raises(InputError, match=r"the output would be 32×24 pixels, but av1 needs at least 64×64"):
         video_argv.build_video_argv(
             SRC, DST, parse_video_options({"codec": "av1", "width": 32}), fake_probe()
         )
