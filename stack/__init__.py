@@ -38,7 +38,7 @@ def nats_server_binary() -> str:
     return found
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -116,11 +116,11 @@ class Stack:
             "nats",
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(c.nats_port), "-sd", str(store)],
         )
-        _wait_port(c.nats_port, nats, "nats-server")
+        wait_port(c.nats_port, nats, "nats-server")
         media = self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role])
-        _wait_port(c.grpc_port, media, "media_service")
+        wait_port(c.grpc_port, media, "media_service")
         gateway = self._spawn("gateway", [sys.executable, "-m", "gateway"])
-        _wait_port(c.http_port, gateway, "gateway")
+        wait_port(c.http_port, gateway, "gateway")
         httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
         return self
 

@@ -15,7 +15,7 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from taskkit import signing, status
 from taskkit.config import Settings
-from taskkit.errors import InvalidRequest
+from taskkit.errors import Conflict, InvalidRequest
 from taskkit.jetstream import Bus, cancel_subject
 from taskkit.project import project_of
 from taskkit.store import ListQuery, TaskStore, record_key
@@ -85,6 +85,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         project = project_of(context)
 
         def cancel(task: tasks_pb2.Task) -> None:
+            if status.is_terminal(task.status):
+                raise Conflict(f"Task {task.id} is already {status.name(task.status)}.")
             task.status = status.CANCELLED
             task.finished_at = int(time.time())
 

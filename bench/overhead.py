@@ -1,0 +1,112 @@
+"""API overhead on a real transcode: a ``video`` task through the stack vs. the same ffmpeg run directly.
+
+``python -m bench.overhead [--rounds N] [--wait sse|poll]``
+
+Generates a 10 s 1080p30 h264+aac clip, starts the stack in a temp dir and serves the clip from a
+local origin. Each round runs (a) a ``video`` task to 720p h264 (``{"height": 720}``), timed from
+the moment the POST is sent until the client sees ``task.succeeded``, then (b) the identical ffmpeg
+argv (built by the worker's own pure builder from the same options and probe) run directly with
+:mod:`subprocess`. The last line is ``ratio <median api / median direct>``; the goal is <= 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import (
+    api_client,
+    cpu_description,
+    create_task,
+    emit,
+    running_stack,
+    task_marks,
+    wait_done,
+)
+from media_service.options import parse_video_options
+from media_service.video_argv import build_video_argv
+from taskkit.probe import probe
+from tests.support import Origin, make_hd_clip
+
+OPTIONS: dict[str, Any] = {"height": 720}
+
+
+def direct_argv(clip: Path, dst: Path) -> list[str]:
+    """The ffmpeg argv the worker builds for ``OPTIONS`` on ``clip``, writing ``dst``."""
+    probed = asyncio.run(probe(clip))
+    return build_video_argv(clip, dst, parse_video_options(OPTIONS), probed, ffmpeg="ffmpeg")
+
+
+def run_direct(argv: list[str]) -> float:
+    """Run ``argv`` to completion; return its wall time in seconds."""
+    started = time.perf_counter()
+    subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="api/direct pairs to run (default 3)")
+    parser.add_argument(
+        "--wait",
+        choices=("sse", "poll"),
+        default="sse",
+        help="how the client learns the task finished: the SSE stream (default) or polling every 20 ms",
+    )
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        emit(f"machine: {cpu_description()}")
+        emit("generating a 10 s 1920x1080 30 fps h264+aac clip ...")
+        clip = make_hd_clip(tmp / "media")
+        emit(f"clip: {clip.name}, {clip.stat().st_size / 1e6:.1f} MB")
+        cmd = direct_argv(clip, tmp / "direct.mp4")
+        emit("direct argv: " + " ".join(cmd))
+        emit(f"api task: kind video, options {OPTIONS}; completion seen via {args.wait}")
+
+        api_times: list[float] = []
+        direct_times: list[float] = []
+        with Origin(clip.parent) as origin, running_stack(tmp / "stack") as stack:
+            url = origin.url(clip.name)
+            with api_client(stack, timeout=600.0) as client:
+                for round_no in range(1, args.rounds + 1):
+                    started = time.perf_counter()
+                    task = create_task(client, "video", url, OPTIONS)
+                    done = wait_done(client, task["id"], args.wait)
+                    api_s = time.perf_counter() - started
+                    if done["status"] != "succeeded":
+                        raise RuntimeError(f"task {task['id']} ended {done['status']}: {done.get('error')}")
+                    direct_s = run_direct(cmd)
+                    api_times.append(api_s)
+                    direct_times.append(direct_s)
+                    emit(
+                        f"round {round_no}: api {api_s:.3f} s  direct {direct_s:.3f} s  "
+                        f"ratio {api_s / direct_s:.3f}  (task {task['id']})"
+                    )
+            marks = task_marks(stack.config.root / "logs" / "media.log")
+
+        emit("")
+        emit("server-side phases per task (from logs/media.log, seconds):")
+        for task_id, mark in marks.items():
+            if mark.created and mark.started and mark.finished:
+                emit(
+                    f"  {task_id}: created->started {mark.started - mark.created:.3f}  "
+                    f"started->succeeded {mark.finished - mark.started:.3f}"
+                )
+        api_median = statistics.median(api_times)
+        direct_median = statistics.median(direct_times)
+        emit(f"median api {api_median:.3f} s")
+        emit(f"median direct {direct_median:.3f} s")
+        emit(f"median overhead {api_median - direct_median:+.3f} s")
+        emit(f"ratio {api_median / direct_median:.3f}")
+
+
+if __name__ == "__main__":
+    main()

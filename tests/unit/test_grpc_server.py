@@ -1,0 +1,114 @@
+"""The media gRPC server in-process on port 0: health, reflection, errors as status codes + kind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from transmute.media.v1 import media_pb2, media_pb2_grpc
+from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+from media_service.servicer import MediaServicer
+from taskkit.config import Settings
+from taskkit.creator import TaskCreator
+from taskkit.grpc_errors import ERROR_KIND_KEY
+from taskkit.grpc_server import create_server, set_serving
+from taskkit.project import PROJECT_KEY
+from taskkit.store import TaskStore
+from taskkit.tasks_servicer import TasksServicer
+from tests.unit.nats_server import running_bus
+
+NAMES = ["transmute.media.v1.Media", "transmute.tasks.v1.Tasks"]
+META = ((PROJECT_KEY, "p"),)
+
+
+@pytest.fixture
+async def channel(tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
+    async with running_bus(tmp_path) as bus:
+        store = TaskStore(bus)
+        settings = Settings(signing_secret="s")
+
+        def register(server: grpc.aio.Server) -> None:
+            creator = TaskCreator(bus=bus, store=store, family="media")
+            media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(creator), server)
+            tasks_pb2_grpc.add_TasksServicer_to_server(
+                TasksServicer(bus=bus, store=store, settings=settings), server
+            )
+
+        server, port, health = create_server(address="127.0.0.1:0", register=register, service_names=NAMES)
+        await server.start()
+        await set_serving(health, NAMES, True)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
+            yield chan
+        await server.stop(1)
+
+
+async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
+    reply = await health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="transmute.media.v1.Media"), timeout=5
+    )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    listed = [s.name async for r in stream for s in r.list_services_response.service]
+    assert set(NAMES) <= set(listed)
+
+
+async def test_create_get_and_cancel(channel: grpc.aio.Channel) -> None:
+    media = media_pb2_grpc.MediaStub(channel)
+    request = media_pb2.CreateVideoTaskRequest(
+        spec=tasks_pb2.TaskSpec(url="https://example.com/a.mp4"),
+        options=media_pb2.VideoOptions(format="webm"),
+    )
+    task = await media.CreateVideoTask(request, metadata=META, timeout=5)
+    assert task.status == tasks_pb2.TASK_STATUS_WAITING and task.id.startswith("task_")
+    tasks = tasks_pb2_grpc.TasksStub(channel)
+    got = await tasks.GetTask(tasks_pb2.GetTaskRequest(id=task.id), metadata=META, timeout=5)
+    assert got.options["codec"] == "vp9"  # default codec resolved for webm
+    cancelled = await tasks.CancelTask(tasks_pb2.CancelTaskRequest(id=task.id), metadata=META, timeout=5)
+    assert cancelled.status == tasks_pb2.TASK_STATUS_CANCELLED
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await tasks.CancelTask(tasks_pb2.CancelTaskRequest(id=task.id), metadata=META, timeout=5)
+    assert again.value.code() == grpc.StatusCode.ABORTED
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "kind", "text"),
+    [
+        (media_pb2.VideoOptions(format="bmp"), grpc.StatusCode.INVALID_ARGUMENT, "request_invalid", "format"),
+        (
+            media_pb2.VideoOptions(format="webm", codec="h264"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "request_invalid",
+            "h264",
+        ),
+    ],
+)
+async def test_domain_errors_map_to_codes_with_kind(
+    channel: grpc.aio.Channel, options: media_pb2.VideoOptions, code: grpc.StatusCode, kind: str, text: str
+) -> None:
+    media = media_pb2_grpc.MediaStub(channel)
+    request = media_pb2.CreateVideoTaskRequest(
+        spec=tasks_pb2.TaskSpec(url="https://example.com/a.mp4"), options=options
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await media.CreateVideoTask(request, metadata=META, timeout=5)
+    assert error.value.code() == code
+    assert text in (error.value.details() or "")
+    assert (ERROR_KIND_KEY, kind) in tuple(error.value.trailing_metadata() or ())
+
+
+async def test_missing_project_and_unknown_task(channel: grpc.aio.Channel) -> None:
+    tasks = tasks_pb2_grpc.TasksStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as no_project:
+        await tasks.GetTask(tasks_pb2.GetTaskRequest(id="task_x"), timeout=5)
+    assert no_project.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await tasks.GetTask(tasks_pb2.GetTaskRequest(id="task_0000000000000000"), metadata=META, timeout=5)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (ERROR_KIND_KEY, "task_not_found") in tuple(missing.value.trailing_metadata() or ())

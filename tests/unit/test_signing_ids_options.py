@@ -1,0 +1,54 @@
+"""Pure pieces: ids, signed links, options between JSON and protobuf."""
+
+from __future__ import annotations
+
+import pytest
+from transmute.media.v1 import media_pb2
+
+from taskkit import ids, options_json, signing
+from taskkit.errors import InvalidRequest
+
+
+def test_ids_have_the_documented_shape_and_sort_by_time() -> None:
+    first = ids.new_id("task", now_ms=1_700_000_000_000)
+    later = ids.new_id("task", now_ms=1_700_000_000_001)
+    assert ids.is_valid("task", first) and len(first) == len("task_") + 16
+    assert first < later
+    assert not ids.is_valid("run", first) and not ids.is_valid("task", "task_UPPER0000000000")
+
+
+def test_signed_link_grants_the_key_or_everything_under_a_folder() -> None:
+    path = signing.signed_path("secret", "p/t/hls/master.m3u8", expiry=2_000_000_000, prefix="p/t/hls")
+    _, _, expiry, sig, _ = path.split("/", 4)
+    assert signing.verify("secret", "get", int(expiry), sig, "p/t/hls/720p/seg1.ts", now=1)
+    assert not signing.verify("secret", "get", int(expiry), sig, "p/t/other.mp4", now=1)
+    assert not signing.verify("secret", "put", int(expiry), sig, "p/t/hls/master.m3u8", now=1)
+    assert not signing.verify("other", "get", int(expiry), sig, "p/t/hls/master.m3u8", now=1)
+    assert not signing.verify("secret", "get", int(expiry), sig, "p/t/hls/master.m3u8", now=2_000_000_001)
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "a//b", "/abs", "a/./b", "a/b\x00"])
+def test_unsafe_keys_are_refused(key: str) -> None:
+    with pytest.raises(InvalidRequest):
+        signing.check_key(key)
+
+
+def test_dimensions_round_trip_between_json_and_proto() -> None:
+    message = options_json.from_api({"width": 640, "height": "50%", "format": "webm"}, media_pb2.VideoOptions)
+    assert message.width.pixels == 640 and message.height.percent == 50.0
+    assert options_json.to_api(message) == {"width": 640, "height": "50%", "format": "webm"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"colour": "red"}, "options.colour is not a known option; allowed options: format, codec"),
+        ({"width": "wide"}, 'options.width must be a positive integer or a percentage like "50%"'),
+        ({"mute": "yes"}, "options.mute has a value of the wrong type"),
+        ("not an object", "options must be a JSON object."),
+    ],
+)
+def test_bad_options_name_the_field(raw: object, message: str) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        options_json.from_api(raw, media_pb2.VideoOptions)
+    assert error.value.message.startswith(message)
