@@ -179,3 +179,12 @@ def cpu_description() -> str:
         pass
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{count} CPUs, {model}"
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, to tell a quiet machine from a busy one in the output."""
+    try:
+        one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
+    except (OSError, ValueError):
+        return "load average unknown"
+    return f"load average {one} {five} {fifteen}"

@@ -31,6 +31,7 @@ from bench import (
     cpu_description,
     create_task,
     emit,
+    load_average,
     percentile,
     running_stack,
     task_marks,
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp_dir:
         tmp = Path(tmp_dir)
         corpus = build_corpus(tmp / "corpus")
-        emit(f"machine: {cpu_description()}")
+        emit(f"machine: {cpu_description()}; {load_average()}")
         emit(
             f"task: image {corpus.png_small.name} (64x64 PNG) -> options {OPTIONS}; "
             f"{args.tasks} tasks, concurrency {args.concurrency}, warm-up {args.warmup}; "
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             marks = task_marks(stack.config.root / "logs" / "media.log")
 
     latencies = [s.latency for s in samples]
+    emit(f"after the run: {load_average()}")
     emit(f"throughput {len(samples) / elapsed:.1f} tasks/s ({elapsed:.2f} s for {len(samples)} tasks)")
     emit("latency:")
     emit(_summary_line("POST (201 reply)", [s.post for s in samples]))

@@ -25,6 +25,7 @@ from bench import (
     cpu_description,
     create_task,
     emit,
+    load_average,
     running_stack,
     task_marks,
     wait_done,
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp_dir:
         tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}")
+        emit(f"machine: {cpu_description()}; {load_average()}")
         emit("generating a 10 s 1920x1080 30 fps h264+aac clip ...")
         clip = make_hd_clip(tmp / "media")
         emit(f"clip: {clip.name}, {clip.stat().st_size / 1e6:.1f} MB")
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
                     direct_times.append(direct_s)
                     emit(
                         f"round {round_no}: api {api_s:.3f} s  direct {direct_s:.3f} s  "
-                        f"ratio {api_s / direct_s:.3f}  (task {task['id']})"
+                        f"ratio {api_s / direct_s:.3f}  (task {task['id']}; {load_average()})"
                     )
             marks = task_marks(stack.config.root / "logs" / "media.log")
 
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"  {task_id}: created->started {mark.started - mark.created:.3f}  "
                     f"started->succeeded {mark.finished - mark.started:.3f}"
                 )
+        emit(f"after the run: {load_average()}")
+        emit(f"min api {min(api_times):.3f} s  min direct {min(direct_times):.3f} s")
         api_median = statistics.median(api_times)
         direct_median = statistics.median(direct_times)
         emit(f"median api {api_median:.3f} s")

@@ -3,6 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$root/.venv/bin/python}
+case $py in /*) ;; */*) py="$PWD/$py" ;; esac  # absolute, but keep the venv symlink
 common=$("$py" -c 'import os, google.api.annotations_pb2 as a; print(os.path.dirname(os.path.dirname(os.path.dirname(a.__file__))))')
 rm -rf "$root/gen" && mkdir -p "$root/gen"
 cd "$root/protos"

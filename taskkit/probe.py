@@ -24,11 +24,29 @@ _CONTAINER_MIME = {
     "aac": "audio/aac",
     "avi": "video/x-msvideo",
     "png_pipe": "image/png",
+    "bmp_pipe": "image/bmp",
+    "tiff_pipe": "image/tiff",
     "jpeg_pipe": "image/jpeg",
     "webp_pipe": "image/webp",
     "gif": "image/gif",
     "image2": "image/jpeg",
 }
+
+
+# The ISO-BMFF family (mp4, mov, avif) shares one ffprobe format name; the brand tells them apart.
+_AVIF_BRANDS = frozenset({"avif", "avis"})
+_STILL_CODECS = frozenset({"png", "mjpeg", "webp", "gif", "bmp", "tiff", "av1"})
+
+
+def _mime(format_name: str, brand: str, *, has_video: bool, has_audio: bool) -> str:
+    if brand in _AVIF_BRANDS:
+        return "image/avif"
+    if brand == "qt":
+        return "video/quicktime"
+    mime = _CONTAINER_MIME.get(format_name, "application/octet-stream")
+    if not has_video and has_audio and mime in ("video/mp4", "video/webm"):
+        mime = mime.replace("video/", "audio/")
+    return mime
 
 
 @dataclass(frozen=True)
@@ -117,16 +135,13 @@ def parse_probe(data: dict, size: int) -> ProbeResult:
                 channels=int(stream.get("channels") or 0),
                 sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
             )
-    is_image = format_name.endswith("_pipe") or (
-        format_name in ("image2", "gif")
-        and (video is not None and video.codec in ("png", "mjpeg", "webp", "gif", "bmp", "tiff"))
+    brand = str((fmt.get("tags") or {}).get("major_brand", "")).strip()
+    still_codec = video is not None and video.codec in _STILL_CODECS
+    is_image = brand in _AVIF_BRANDS or (
+        still_codec and (format_name.endswith("_pipe") or format_name in ("image2", "gif"))
     )
     duration = fmt.get("duration")
-    mime = _CONTAINER_MIME.get(format_name, "application/octet-stream")
-    if mime == "video/mp4" and video is None and audio is not None:
-        mime = "audio/mp4"
-    if mime == "video/webm" and video is None and audio is not None:
-        mime = "audio/webm"
+    mime = _mime(format_name, brand, has_video=video is not None, has_audio=audio is not None)
     return ProbeResult(
         format_name=format_name,
         mime_type=mime,

@@ -92,7 +92,9 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
                 family=family.name,
                 handlers=family.handlers,
             )
-            jobs.append(asyncio.create_task(worker.run(stop)))
+            job = asyncio.create_task(worker.run(stop))
+            job.add_done_callback(lambda done: _stop_if_crashed(done, stop))
+            jobs.append(job)
         await stop.wait()
         log.info("shutting down", extra={"family": family.name})
     finally:
@@ -102,3 +104,11 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             await server.stop(settings.shutdown_grace_seconds)
         await asyncio.gather(*jobs, return_exceptions=True)
         await runtime.bus.close()
+
+
+def _stop_if_crashed(job: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """A worker loop must only end on shutdown; if it crashed, stop the process loudly so the
+    supervisor restarts it instead of leaving a process that serves gRPC but does no work."""
+    if not job.cancelled() and job.exception() is not None and not stop.is_set():
+        log.error("worker loop crashed; shutting down", exc_info=job.exception())
+        stop.set()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig
 from transmute.tasks.v1 import tasks_pb2
 
@@ -38,6 +38,7 @@ from taskkit.store import TaskStore, split_key
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT_S = 1.0
+_FETCH_RETRY_S = 1.0
 _NAK_DELAY_S = 2.0
 _MAX_ACK_PENDING = 10_000
 
@@ -132,7 +133,15 @@ class Worker:
                     continue
                 try:
                     msgs = await sub.fetch(free, timeout=_FETCH_WAIT_S)
-                except NatsTimeoutError:
+                except TimeoutError:
+                    # nats.errors.TimeoutError or a bare asyncio one: nats.py raises either,
+                    # depending on where the long poll expired. Catching only the first once
+                    # silently ended this loop.
+                    continue
+                except NatsError as exc:
+                    # Reconnecting or a JetStream hiccup: keep the loop alive, retry shortly.
+                    log.warning("fetching work failed; retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(_FETCH_RETRY_S)
                     continue
                 for msg in msgs:
                     job = asyncio.create_task(self._handle(msg))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -67,9 +68,7 @@ def test_body_that_is_not_an_object_is_request_invalid(api: httpx.Client, body: 
 
 
 def test_missing_kind_names_the_field(api: httpx.Client, image_url: str) -> None:
-    message = assert_error(
-        api.post("/tasks", json={"url": image_url, "options": {}}), 400, "request_invalid"
-    )
+    message = assert_error(api.post("/tasks", json={"url": image_url, "options": {}}), 400, "request_invalid")
     assert message == "The 'kind' field is required."
 
 
@@ -86,7 +85,9 @@ def test_kind_of_the_wrong_type_is_request_invalid(api: httpx.Client, image_url:
 
 
 @pytest.mark.parametrize("kind", MEDIA_KINDS)
-def test_unknown_option_names_it_and_the_allowed_options(api: httpx.Client, image_url: str, kind: str) -> None:
+def test_unknown_option_names_it_and_the_allowed_options(
+    api: httpx.Client, image_url: str, kind: str
+) -> None:
     response = api.post("/tasks", json={"url": image_url, "kind": kind, "options": {"colour": "red"}})
     # Every media kind has a format option, so the allowed list must name it.
     assert_error(response, 400, "request_invalid", "options.colour", "format")
@@ -220,6 +221,26 @@ def test_kinds_without_a_service_are_kind_unavailable(api: httpx.Client, image_u
 def test_body_over_one_mib_is_413(api: httpx.Client, image_url: str) -> None:
     body = {"kind": "image", "url": image_url, "metadata": {"blob": "x" * (1024 * 1024 + 1)}}
     assert_error(api.post("/tasks", json=body), 413, "request_too_large")
+
+
+def test_body_just_within_the_limit_is_not_a_500(api: httpx.Client, image_url: str) -> None:
+    """A body the size limit lets through is either accepted or refused with a clear 4xx."""
+    base = json.dumps({"kind": "image", "url": image_url, "metadata": {"blob": ""}}).encode()
+    body = base[:-3] + b"x" * (1024 * 1024 - len(base)) + b'"}}'
+    assert len(body) == 1024 * 1024
+    response = api.post("/tasks", content=body, headers={"Content-Type": "application/json"})
+    if response.status_code != 201:
+        assert response.status_code in (400, 413), response.text
+        assert set(response.json()) == {"kind", "message"}
+
+
+def test_chunked_body_over_one_mib_is_413(api: httpx.Client, image_url: str) -> None:
+    """The size limit also holds when the client sends no Content-Length (chunked transfer)."""
+    head = json.dumps({"kind": "image", "url": image_url, "metadata": {"blob": ""}})[:-3].encode()
+    chunks = [head, b"x" * (1024 * 1024), b'"}}']
+    response = api.post("/tasks", content=iter(chunks), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413, "request_too_large")
 
 
 def test_cancel_of_a_finished_task_is_409(api: httpx.Client, image_url: str) -> None:

@@ -234,7 +234,7 @@ def test_status_filter(api: httpx.Client, origin: Origin, corpus: Corpus, finish
     assert slow["id"] not in id_list(done)
     assert all(t["status"] == "succeeded" for t in done)
 
-    gone, headers = listing(api, status="cancelled", order="asc", after=finished.floor)
+    gone, _ = listing(api, status="cancelled", order="asc", after=finished.floor)
     assert slow["id"] in id_list(gone)
     assert all(t["status"] == "cancelled" for t in gone)
     assert not set(finished.ids) & set(id_list(gone))

@@ -165,3 +165,24 @@ async def test_cancel_reaches_the_running_handler(harness: Harness, served: Orig
     await asyncio.sleep(0.3)
     assert task.status == status.CANCELLED and list(task.outputs) == []
     assert not harness.storage._path(f"p/{task_id}/copy.bin").exists()
+
+
+async def test_the_loop_survives_bare_timeouts_from_fetch(
+    harness: Harness, served: Origin, media: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats.py's fetch sometimes raises a bare asyncio TimeoutError when a long poll expires."""
+    from nats.js.client import JetStreamContext
+
+    real_fetch = JetStreamContext.PullSubscription.fetch
+    raised = []
+
+    async def flaky_fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if len(raised) < 3:
+            raised.append(1)
+            raise TimeoutError
+        return await real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", flaky_fetch)
+    await asyncio.sleep(0.5)
+    task = await harness.finished(await harness.create(served.url(media.clip_av.name)))
+    assert len(raised) == 3 and task.status == status.SUCCEEDED
