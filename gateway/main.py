@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors
+from gateway.api import deps
 from gateway.api.routes import files, signatures, tasks
+from gateway.body_limit import BodyLimit
 from gateway.core.auth import KeyRing
 from gateway.core.clients import Clients
 from taskkit.config import Settings
 from taskkit.errors import TransmuteError
 from taskkit.storage import open_storage
+
+_KEYED_PREFIXES = ("/tasks", "/signatures")  # /files links carry their own signature
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents a 422 on every operation, but this API answers 400 ``{kind, message}``
+    (gateway.errors.on_validation_error); drop the 422s so the document tells the truth."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for path in schema["paths"].values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -46,21 +66,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Refuse oversized JSON bodies before reading them (uploads have their own limit)."""
-        length = request.headers.get("content-length")
-        if request.method != "PUT" and length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return errors.error_body(
-                413,
-                "request_too_large",
-                f"The request body is over the limit of {settings.max_body_bytes} bytes.",
-            )
+    async def authenticate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """API-key routes check the key first: no 400 about a body for a caller who is not allowed in."""
+        if request.url.path.startswith(_KEYED_PREFIXES):
+            try:
+                deps.authenticate(request)
+            except TransmuteError as exc:
+                return errors.from_domain(exc)
         return await call_next(request)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     app.include_router(tasks.router)
     app.include_router(files.router)
     app.include_router(signatures.router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     ffprobe_path: str = "ffprobe"
     log_level: str = "INFO"
 
-    progress_interval_seconds: float = Field(0.5, description="minimum gap between progress writes")
+    progress_interval_seconds: float = 0.5  # minimum gap between progress writes of one task
 
     @property
     def base_url(self) -> str:

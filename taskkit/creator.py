@@ -21,6 +21,8 @@ from taskkit.store import TaskStore, record_key
 log = logging.getLogger(__name__)
 
 _PUBLISH_TIMEOUT_S = 5.0
+# A record must fit in one NATS message (1 MiB by default) with room for inputs, outputs and results.
+MAX_RECORD_BYTES = 256 * 1024
 
 
 class TaskCreator:
@@ -55,6 +57,11 @@ class TaskCreator:
                 setattr(task, name, getattr(spec, name))
         json_format.ParseDict(options, task.options)
         task.metadata.CopyFrom(spec.metadata)
+        if task.ByteSize() > MAX_RECORD_BYTES:
+            raise InvalidRequest(
+                f"The task's options and metadata are too large ({task.ByteSize()} bytes encoded; "
+                f"the limit is {MAX_RECORD_BYTES})."
+            )
         created = await self._store.create(task)
         key = record_key(project, task.id)
         try:

@@ -1,7 +1,8 @@
 """Signed, expiring links to stored files: ``/files/<expiry>/<signature>/<key>``.
 
-The signature is ``base64url(HMAC-SHA256(secret, "<method>\\n<expiry>\\n<prefix>"))`` where
-``prefix`` is either the file's key or a folder above it. Putting expiry and signature in the path
+The signature is ``base64url(HMAC-SHA256(secret, "<method>\\n<expiry>\\n<grant>"))`` where
+``grant`` is either the file's key or a folder above it written with a trailing ``/`` (so a grant
+for the file ``box`` can never pass for the folder ``box/``). Putting expiry and signature in the path
 (not the query) means a signed folder grant also covers the relative references inside an
 HLS/DASH playlist: ``720p/seg1.ts`` resolves under the same ``/files/<expiry>/<signature>/``.
 Verification tries the key and each folder above it, so one link format serves both.
@@ -37,8 +38,8 @@ def signature(secret: str, method: str, expiry: int, prefix: str) -> str:
 
 
 def signed_path(secret: str, key: str, *, expiry: int, method: str = "get", prefix: str | None = None) -> str:
-    """The path of a link to ``key`` signed for ``prefix`` (default: the key itself)."""
-    grant = key if prefix is None else prefix.rstrip("/")
+    """The path of a link to ``key`` signed for the folder ``prefix`` (default: the key itself)."""
+    grant = key if prefix is None else prefix.rstrip("/") + "/"
     sig = signature(secret, method, expiry, grant)
     return f"{FILES_ROUTE}/{expiry}/{sig}/{quote(key)}"
 
@@ -48,8 +49,9 @@ def signed_url(base_url: str, secret: str, key: str, *, ttl: int, method: str = 
 
 
 def _grants(key: str) -> list[str]:
+    """The key itself, then each folder above it (``a/b/``, ``a/``)."""
     parts = key.split("/")
-    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    return [key] + ["/".join(parts[:i]) + "/" for i in range(len(parts) - 1, 0, -1)]
 
 
 def verify(secret: str, method: str, expiry: int, sig: str, key: str, *, now: float | None = None) -> bool:

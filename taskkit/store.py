@@ -31,6 +31,9 @@ Change = Callable[[tasks_pb2.Task], None]
 
 
 def record_key(project: str, task_id: str) -> str:
+    """The KV key of a task; a malformed id cannot name any task, so it is simply not found."""
+    if not ids.is_valid("task", task_id):
+        raise NotFound(f"No task with id {task_id} was found.")
     return f"{project}.{task_id}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.core.auth import KeyRing
 from gateway.core.clients import Clients
@@ -25,9 +26,21 @@ def get_storage(request: Request) -> Storage:
     return request.app.state.storage  # type: ignore[no-any-return]
 
 
-def get_project(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+
+
+def get_project(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> str:
+    """The caller's project. Authentication itself runs earlier, in ``authenticate``, so that a
+    caller without a valid key gets 401 before the body is even parsed."""
+    return request.state.project  # type: ignore[no-any-return]
+
+
+def authenticate(request: Request) -> None:
+    """Resolve the API key of a request to a project (raises 401 errors)."""
     keys: KeyRing = request.app.state.keys
-    return keys.project_for(authorization)
+    request.state.project = keys.project_for(request.headers.get("authorization"))
 
 
 def get_version(accept_version: Annotated[str | None, Header()] = None) -> str:

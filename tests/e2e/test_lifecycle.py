@@ -132,7 +132,11 @@ def worker_stack(tmp_path: Path) -> Iterator[Stack]:
         api_key="ittybit_test_" + secrets.token_hex(8),
         signing_secret=secrets.token_urlsafe(32),
         media_role="api",
-        env={"TRANSMUTE_ACK_WAIT_SECONDS": "2", "TRANSMUTE_WORKER_CONCURRENCY": "1"},
+        env={
+            "TRANSMUTE_ACK_WAIT_SECONDS": "2",
+            "TRANSMUTE_WORKER_CONCURRENCY": "1",
+            "TRANSMUTE_SHUTDOWN_GRACE_SECONDS": "1",
+        },
     )
     with Stack(config) as running:
         yield running
@@ -161,3 +165,27 @@ def test_a_worker_killed_mid_task_loses_nothing(worker_stack: Stack, origin: Ori
         assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
         listed = api.get("/tasks", params={"limit": 100}).json()
         assert [t["id"] for t in listed] == [task["id"]]
+
+
+def test_sigterm_releases_a_running_task_to_another_worker(
+    worker_stack: Stack, origin: Origin, long_clip: Path
+) -> None:
+    """Graceful shutdown: past the grace period the running task is handed back at once (nak),
+    the leaving worker's ffmpeg is stopped, and another worker finishes the task."""
+    workers = [worker_stack.add_worker(), worker_stack.add_worker()]
+    headers = {"Authorization": f"Bearer {worker_stack.config.api_key}"}
+    with httpx.Client(base_url=worker_stack.base_url, headers=headers, timeout=30) as api:
+        time.sleep(1.0)
+        task = create(api, "video", origin.url(long_clip.name), width=320, quality="very_low")
+        wait_status(api, task["id"], "processing")
+        pids = ffmpeg_pids(task["id"])
+        parent = int(Path(f"/proc/{pids[0]}/stat").read_text().split(") ")[1].split()[1])
+        leaving = next(w for w in workers if w.pid == parent)
+        started = time.monotonic()
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(timeout=15) == 0
+        assert time.monotonic() - started < 10  # grace (1 s) + shutdown, not the encode's length
+        assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
+        done = wait_done(api, task["id"], timeout=180)
+        assert done["status"] == "succeeded", done
+        assert len(done["outputs"]) == 1

@@ -27,6 +27,13 @@ def test_signed_link_grants_the_key_or_everything_under_a_folder() -> None:
     assert not signing.verify("secret", "get", int(expiry), sig, "p/t/hls/master.m3u8", now=2_000_000_001)
 
 
+def test_a_file_grant_is_not_a_folder_grant() -> None:
+    path = signing.signed_path("secret", "p/box", expiry=2_000_000_000, method="put")
+    _, _, expiry, sig, _ = path.split("/", 4)
+    assert signing.verify("secret", "put", int(expiry), sig, "p/box", now=1)
+    assert not signing.verify("secret", "put", int(expiry), sig, "p/box/evil.mp4", now=1)
+
+
 @pytest.mark.parametrize("key", ["../etc/passwd", "a//b", "/abs", "a/./b", "a/b\x00"])
 def test_unsafe_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidRequest):

@@ -25,9 +25,9 @@ def _authorize(settings: SettingsDep, method: str, expiry: int, sig: str, key: s
         raise PermissionDenied(_DENIED)
 
 
-@router.api_route(
+@router.head("/{expiry}/{sig}/{key:path}", include_in_schema=False)
+@router.get(
     "/{expiry}/{sig}/{key:path}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
     responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
 )

@@ -110,16 +110,19 @@ async def list_tasks(
         if kind not in KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(KINDS)} (got {kind!r}).")
         query.kind = kind
-    for name, value in (("after", after), ("before", before), ("run_id", run_id)):
-        if value is not None:
-            setattr(query, name, value)
+    for name, cursor in (("after", after), ("before", before), ("run_id", run_id)):
+        if cursor is not None:
+            setattr(query, name, cursor)
     result = await clients.tasks.ListTasks(
         query, metadata=metadata(project), timeout=settings.request_timeout_seconds
     )
     headers = {"Has-More": "true" if result.has_more else "false", "Limit": str(query.limit)}
     if result.has_more and result.tasks:
-        params = {k: v for k, v in request.query_params.items() if k not in ("after", "before")}
-        params["after"] = result.tasks[-1].id
+        params = {k: v for k, v in request.query_params.items() if k not in ("after", "before", "page")}
+        if version == V2025_08_20 and page is not None:
+            params["page"] = str(page + 1)  # page-number clients keep paging by number
+        else:
+            params["after"] = result.tasks[-1].id
         headers["Link"] = f'<{settings.base_url}/tasks?{urlencode(params)}>; rel="next"'
     return JSONResponse([_shape(t, version) for t in result.tasks], headers=headers)
 
