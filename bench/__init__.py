@@ -188,3 +188,29 @@ def load_average() -> str:
     except (OSError, ValueError):
         return "load average unknown"
     return f"load average {one} {five} {fifteen}"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used by ``pid`` and its reaped children, from /proc; 0 if gone.
+
+    ffmpeg and ffprobe are children the media service waits for, so their time lands in its
+    ``cutime``/``cstime`` once they exit.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # After the command name: state is field 3, so utime..cstime (fields 14..17) sit at 11..14.
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def stack_cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each of the stack's processes (children included), by name."""
+    return {name: process_cpu_seconds(proc.pid) for name, proc in stack.procs.items()}
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Per-process CPU seconds spent between two :func:`stack_cpu_seconds` readings."""
+    return {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}

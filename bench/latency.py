@@ -28,12 +28,14 @@ import httpx
 from bench import (
     TaskMarks,
     api_client,
+    cpu_delta,
     cpu_description,
     create_task,
     emit,
     load_average,
     percentile,
     running_stack,
+    stack_cpu_seconds,
     task_marks,
     wait_done,
 )
@@ -171,9 +173,11 @@ def main(argv: list[str] | None = None) -> None:
             runner = Runner(stack, origin.url(corpus.png_small.name), args.wait)
             try:
                 runner.many(args.warmup, args.concurrency)
+                cpu_before = stack_cpu_seconds(stack)
                 started = time.perf_counter()
                 samples = runner.many(args.tasks, args.concurrency)
                 elapsed = time.perf_counter() - started
+                cpu = cpu_delta(cpu_before, stack_cpu_seconds(stack))
             finally:
                 runner.close()
             marks = task_marks(stack.config.root / "logs" / "media.log")
@@ -181,6 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     latencies = [s.latency for s in samples]
     emit(f"after the run: {load_average()}")
     emit(f"throughput {len(samples) / elapsed:.1f} tasks/s ({elapsed:.2f} s for {len(samples)} tasks)")
+    per_task = ", ".join(f"{name} {seconds * 1000 / len(samples):.1f}" for name, seconds in cpu.items())
+    emit(
+        f"server CPU per task {sum(cpu.values()) * 1000 / len(samples):.1f} ms ({per_task}; "
+        "media includes its ffprobe/ffmpeg children)"
+    )
     emit("latency:")
     emit(_summary_line("POST (201 reply)", [s.post for s in samples]))
     emit(_summary_line("POST -> succeeded", latencies))

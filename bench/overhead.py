@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -22,11 +23,13 @@ from typing import Any
 
 from bench import (
     api_client,
+    cpu_delta,
     cpu_description,
     create_task,
     emit,
     load_average,
     running_stack,
+    stack_cpu_seconds,
     task_marks,
     wait_done,
 )
@@ -44,11 +47,17 @@ def direct_argv(clip: Path, dst: Path) -> list[str]:
     return build_video_argv(clip, dst, parse_video_options(OPTIONS), probed, ffmpeg="ffmpeg")
 
 
-def run_direct(argv: list[str]) -> float:
-    """Run ``argv`` to completion; return its wall time in seconds."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_direct(argv: list[str]) -> tuple[float, float]:
+    """Run ``argv`` to completion; return its (wall, CPU) seconds."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu_before
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,22 +83,28 @@ def main(argv: list[str] | None = None) -> None:
 
         api_times: list[float] = []
         direct_times: list[float] = []
+        api_cpu: list[float] = []
+        direct_cpu: list[float] = []
         with Origin(clip.parent) as origin, running_stack(tmp / "stack") as stack:
             url = origin.url(clip.name)
             with api_client(stack, timeout=600.0) as client:
                 for round_no in range(1, args.rounds + 1):
+                    cpu_before = stack_cpu_seconds(stack)
                     started = time.perf_counter()
                     task = create_task(client, "video", url, OPTIONS)
                     done = wait_done(client, task["id"], args.wait)
                     api_s = time.perf_counter() - started
                     if done["status"] != "succeeded":
                         raise RuntimeError(f"task {task['id']} ended {done['status']}: {done.get('error')}")
-                    direct_s = run_direct(cmd)
+                    api_cpu.append(sum(cpu_delta(cpu_before, stack_cpu_seconds(stack)).values()))
+                    direct_s, direct_cpu_s = run_direct(cmd)
+                    direct_cpu.append(direct_cpu_s)
                     api_times.append(api_s)
                     direct_times.append(direct_s)
                     emit(
                         f"round {round_no}: api {api_s:.3f} s  direct {direct_s:.3f} s  "
-                        f"ratio {api_s / direct_s:.3f}  (task {task['id']}; {load_average()})"
+                        f"ratio {api_s / direct_s:.3f}  | cpu api {api_cpu[-1]:.2f} s  "
+                        f"direct {direct_cpu_s:.2f} s  (task {task['id']}; {load_average()})"
                     )
             marks = task_marks(stack.config.root / "logs" / "media.log")
 
@@ -102,7 +117,16 @@ def main(argv: list[str] | None = None) -> None:
                     f"started->succeeded {mark.finished - mark.started:.3f}"
                 )
         emit(f"after the run: {load_average()}")
-        emit(f"min api {min(api_times):.3f} s  min direct {min(direct_times):.3f} s")
+        emit(
+            f"min api {min(api_times):.3f} s  min direct {min(direct_times):.3f} s  "
+            f"min ratio {min(api_times) / min(direct_times):.3f}"
+        )
+        cpu_api, cpu_direct = statistics.median(api_cpu), statistics.median(direct_cpu)
+        emit(
+            f"median cpu api {cpu_api:.2f} s  direct {cpu_direct:.2f} s  "
+            f"cpu ratio {cpu_api / cpu_direct:.3f} "
+            "(all stack processes incl. ffmpeg/ffprobe vs. the direct ffmpeg; robust to other load)"
+        )
         api_median = statistics.median(api_times)
         direct_median = statistics.median(direct_times)
         emit(f"median api {api_median:.3f} s")

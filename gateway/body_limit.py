@@ -1,12 +1,13 @@
 """A request-body size limit that also holds for chunked bodies (no Content-Length).
 
 Pure ASGI so it can count bytes as they arrive and stop reading at the limit, instead of
-buffering an oversized body first. Signed uploads (PUT /files/...) have their own, larger limit.
+buffering an oversized body first. Past the limit it answers 413 itself, tells the app the client
+went away, and drops whatever the app then tries to send. Signed uploads (PUT /files/...) have
+their own, larger limit.
 """
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import error_body
@@ -17,27 +18,33 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _too_large(self) -> str:
-        return f"The request body is over the limit of {self.max_bytes} bytes."
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "PUT":
             await self.app(scope, receive, send)
             return
+        too_large = error_body(
+            413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."
+        )
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_body(413, "request_too_large", self._too_large())(scope, receive, send)
+            await too_large(scope, receive, send)
             return
         received = 0
+        rejected = False
 
-        async def limited() -> Message:
-            nonlocal received
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # FastAPI re-raises HTTPExceptions from body reading; gateway.errors renders it.
-                    raise HTTPException(413, self._too_large())
+                if received > self.max_bytes and not rejected:
+                    rejected = True
+                    await too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)

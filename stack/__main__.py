@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--var", type=Path, default=Path("var"), help="state directory (default var/)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     var = args.var.resolve()
     var.mkdir(parents=True, exist_ok=True)
     secret_file = var / "signing_secret"

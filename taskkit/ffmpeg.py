@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 from collections import deque
@@ -207,20 +207,14 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-_PR_SET_PDEATHSIG = 1
 # libsvtav1 logs to stderr regardless of -loglevel; SVT_LOG=1 keeps only its errors.
 _FFMPEG_ENV = {**os.environ, "SVT_LOG": "1"}
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGKILL ffmpeg if the worker process dies.
-
-    ffmpeg runs in its own process group (so a cancel can kill the group), which also means a
-    worker killed outright would leave it running as an orphan; this closes that gap.
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+# ffmpeg runs in its own process group (so a cancel can kill the group), which also means a worker
+# killed outright would leave it running as an orphan. util-linux's setpriv asks the kernel to
+# SIGKILL it when the worker dies. (A preexec_fn calling prctl would force a fork() with Python
+# code in the child, which grpc's fork handlers in a threaded process turn into SIGABRTs.)
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 async def run_ffmpeg(
@@ -241,15 +235,20 @@ async def run_ffmpeg(
     """
     if cancel is not None and cancel.is_set():
         raise Cancelled("the task was cancelled")
-    full_argv = [argv[0], "-progress", "pipe:1", "-nostats", *argv[1:]]
+    binary = shutil.which(argv[0])
+    if binary is None:
+        # A missing binary is the deployment's fault, not the input's (checked here because
+        # setpriv, not us, would be the one failing to exec it).
+        raise Unavailable(f"ffmpeg could not be started: {argv[0]} was not found")
+    full_argv = [binary, "-progress", "pipe:1", "-nostats", *argv[1:]]
     try:
         proc = await asyncio.create_subprocess_exec(
+            *_DIE_WITH_PARENT,
             *full_argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
             env=_FFMPEG_ENV,
         )
     except OSError as exc:
