@@ -7,7 +7,9 @@ the shared worker does the lifecycle, uploads and acks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from transmute.tasks.v1 import tasks_pb2
 
@@ -32,20 +34,24 @@ async def _describe(ctx: TaskContext, path: Path, extension: str, mime: str) -> 
 
 async def video(ctx: TaskContext) -> list[Output]:
     opts = parse_video_options(ctx.options)
-    extension = video_argv.output_extension(opts.format)
-    dst = ctx.workdir / f"output{extension}"
-    argv = video_argv.build_video_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
-    await ctx.ffmpeg(argv, duration=video_argv.expected_duration(opts, ctx.probe))
-    return [await _describe(ctx, dst, extension, video_argv.output_mime(opts.format))]
+    extension, mime = video_argv.output_extension(opts.format), video_argv.output_mime(opts.format)
+    return await _encode(ctx, opts, video_argv.build_video_argv, extension, mime)
 
 
 async def audio(ctx: TaskContext) -> list[Output]:
     opts = parse_audio_options(ctx.options)
-    extension = audio_argv.output_extension(opts.format)
+    extension, mime = audio_argv.output_extension(opts.format), audio_argv.output_mime(opts.format)
+    return await _encode(ctx, opts, audio_argv.build_audio_argv, extension, mime)
+
+
+async def _encode(
+    ctx: TaskContext, opts: Any, build: Callable[..., list[str]], extension: str, mime: str
+) -> list[Output]:
+    """One ffmpeg run from the input to a single output file (video and audio kinds)."""
     dst = ctx.workdir / f"output{extension}"
-    argv = audio_argv.build_audio_argv(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
+    argv = build(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
     await ctx.ffmpeg(argv, duration=video_argv.expected_duration(opts, ctx.probe))
-    return [await _describe(ctx, dst, extension, audio_argv.output_mime(opts.format))]
+    return [await _describe(ctx, dst, extension, mime)]
 
 
 async def image(ctx: TaskContext) -> list[Output]:

@@ -102,6 +102,25 @@ def run_task(api: httpx.Client, kind: str, url: str, **options: Any) -> dict[str
     return wait_done(api, create(api, kind, url, **options)["id"])
 
 
+def run_all(
+    api: httpx.Client, kind: str, specs: dict[str, tuple[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """POST every (url, options) first, then wait for each; a refused POST is kept as its error body
+    under ``status: "refused"`` so only the tests that use it fail."""
+    created: dict[str, dict[str, Any]] = {}
+    for name, (url, options) in specs.items():
+        response = api.post("/tasks", json={"kind": kind, "url": url, "options": options})
+        created[name] = (
+            response.json()
+            if response.status_code == 201
+            else {"status": "refused", "response": response.text}
+        )
+    return {
+        name: wait_done(api, task["id"], timeout=280) if "id" in task else task
+        for name, task in created.items()
+    }
+
+
 def download(api: httpx.Client, url: str, dest: Path) -> Path:
     response = httpx.get(url, timeout=30.0)
     assert response.status_code == 200, response.text

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import download, wait_done
+from tests.conftest import download, run_all
 from tests.support import Corpus, Origin, ffprobe_json, mp4_top_level_boxes
 from tests.support.corpus import FFMPEG
 
@@ -96,25 +96,6 @@ def tasks(
     return run_all(
         api, "video", {name: (origin.url(inputs[src].name), opts) for name, (src, opts) in SPECS.items()}
     )
-
-
-def run_all(
-    api: httpx.Client, kind: str, specs: dict[str, tuple[str, dict[str, Any]]]
-) -> dict[str, dict[str, Any]]:
-    """POST every (url, options) first, then wait for each; a refused POST is kept as its error body
-    under ``status: "refused"`` so only the tests that use it fail."""
-    created: dict[str, dict[str, Any]] = {}
-    for name, (url, options) in specs.items():
-        response = api.post("/tasks", json={"kind": kind, "url": url, "options": options})
-        created[name] = (
-            response.json()
-            if response.status_code == 201
-            else {"status": "refused", "response": response.text}
-        )
-    return {
-        name: wait_done(api, task["id"], timeout=280) if "id" in task else task
-        for name, task in created.items()
-    }
 
 
 def fetch(api: httpx.Client, task: dict[str, Any], dest: Path) -> Path:
