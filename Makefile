@@ -20,10 +20,14 @@ ffmpeg:
 	  fi; \
 	fi
 
+# The editable install maps the generated `transmute` package only if gen/ exists when it runs:
+# install (which brings grpcio-tools), generate, then re-register the package without deps.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	PYTHON=$(PY) bash scripts/gen_protos.sh
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 # Generated code is not committed: gen/ is rebuilt from protos/ on every setup.
