@@ -91,7 +91,7 @@ class Runner:
         return Sample(task_id=task["id"], sent=sent, seen=seen, latency=latency, post=post)
 
     def many(self, count: int, concurrency: int) -> list[Sample]:
-        """Run ``count`` tasks, ``concurrency`` at a time; samples in completion order."""
+        """Run ``count`` tasks, ``concurrency`` at a time; samples in submission order."""
         if concurrency <= 1:
             return [self.one() for _ in range(count)]
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench") as pool:

@@ -28,8 +28,10 @@ They are keyword arguments of the function, not settings, so no configuration ca
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -255,6 +257,13 @@ def _parse_http_url(url: str | httpx.URL, what: str) -> httpx.URL:
     return parsed
 
 
+@functools.cache
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """Loading the CA bundle costs ~50 ms of CPU, so build one context per trust configuration
+    (SSL_CERT_FILE/SSL_CERT_DIR, which httpx honours) and share it; contexts are safe to share."""
+    return httpx.create_ssl_context()
+
+
 class _Fetch:
     """The state of one download: the hop being fetched and the shared TLS context."""
 
@@ -268,8 +277,9 @@ class _Fetch:
 
     async def run(self, url: str) -> FetchResult:
         self.current_url = _parse_http_url(url, "the input URL")
-        # Loading the CA bundle reads files: do it once per download, off the event loop.
-        self.ssl_context = await asyncio.to_thread(httpx.create_ssl_context)
+        self.ssl_context = await asyncio.to_thread(
+            _ssl_context, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+        )
         redirects = 0
         while True:
             async with self._open(self.current_url) as response:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from taskkit.probe import parse_probe
+from pathlib import Path
+
+from PIL import Image
+
+from taskkit.probe import parse_probe, probe_still
 
 
 def video(codec: str, **extra: object) -> dict:
@@ -61,3 +65,15 @@ def test_gif_and_png_are_images_and_cover_art_is_not_video() -> None:
     }
     result = parse_probe(mp3, 1)
     assert result.video is None and result.mime_type == "audio/mpeg"
+
+
+def test_still_images_are_described_from_their_header(tmp_path: Path) -> None:
+    png = tmp_path / "a.png"
+    Image.new("RGBA", (40, 30)).save(png)
+    result = probe_still(png)
+    assert result is not None and result.is_image and result.mime_type == "image/png"
+    assert result.video is not None and (result.video.width, result.video.height) == (40, 30)
+    assert result.size == png.stat().st_size
+    text = tmp_path / "a.txt"
+    text.write_text("<html></html>")
+    assert probe_still(text) is None
