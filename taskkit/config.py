@@ -57,7 +57,6 @@ class Settings(BaseSettings):
     max_redirects: int = 5
 
     ffmpeg_path: str = "ffmpeg"
-    ffprobe_path: str = "ffprobe"
     log_level: str = "INFO"
 
     progress_interval_seconds: float = 0.5  # minimum gap between progress writes of one task

@@ -1,19 +1,28 @@
-"""ffprobe-based probing: what the worker learns about an input before processing it."""
+"""Probing: what the worker learns about a file before (and after) processing it.
+
+In-process, with no subprocess: still images from their header with Pillow, everything else with
+PyAV (libavformat, the library ffprobe is built on). Starting an ffprobe process costs ~100-170 ms,
+mostly the dynamic loader resolving Debian's ffmpeg libraries; that was the bulk of the fixed cost
+of a task (docs/performance.md). Opening a container in-process costs a few milliseconds, plus one
+decoded frame for a video's display rotation.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import av.container
+import av.error
+import av.stream
+import av.video.stream
 from PIL import Image
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.errors import InputError
-
-_PROBE_TIMEOUT_S = 30.0
 
 # ffprobe format names -> MIME types for the formats we accept as inputs.
 _CONTAINER_MIME = {
@@ -86,73 +95,67 @@ class ProbeResult:
     video: VideoStream | None = None
     audio: AudioStream | None = None
     is_image: bool = False
-    streams: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _rotation(stream: dict) -> int:
-    rotation = 0
-    tags = stream.get("tags") or {}
-    if "rotate" in tags:
-        rotation = int(float(tags["rotate"]))
-    for side in stream.get("side_data_list") or []:
-        if "rotation" in side:
-            # Display matrix rotation is counter-clockwise; players rotate clockwise by -value.
-            rotation = -int(float(side["rotation"]))
-    return rotation % 360
-
-
-def _fps(stream: dict) -> float | None:
-    for key in ("avg_frame_rate", "r_frame_rate"):
-        num, _, den = str(stream.get(key, "0/0")).partition("/")
-        try:
-            value = float(num) / float(den or 1)
-        except (ValueError, ZeroDivisionError):
-            continue
-        if value > 0:
-            return round(value, 3)
+def _video_stream(container: av.container.InputContainer) -> VideoStream | None:
+    for stream in container.streams.video:
+        if av.stream.Disposition.attached_pic in stream.disposition:
+            continue  # cover art in an audio file is not a video
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoStream(
+            codec=stream.codec_context.codec.canonical_name,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=round(float(rate), 3) if rate else None,
+            rotation=_rotation(container, stream),
+        )
     return None
 
 
-def parse_probe(data: dict, size: int) -> ProbeResult:
-    """Turn ffprobe's JSON into a ProbeResult (pure; unit-tested on canned JSON)."""
-    fmt = data.get("format") or {}
-    format_name = str(fmt.get("format_name", ""))
-    video = audio = None
-    kinds = []
-    for stream in data.get("streams") or []:
-        kind = stream.get("codec_type")
-        kinds.append(str(kind))
-        disposition = stream.get("disposition") or {}
-        if kind == "video" and video is None and not disposition.get("attached_pic"):
-            video = VideoStream(
-                codec=str(stream.get("codec_name", "")),
-                width=int(stream.get("width") or 0),
-                height=int(stream.get("height") or 0),
-                fps=_fps(stream),
-                rotation=_rotation(stream),
-            )
-        elif kind == "audio" and audio is None:
-            audio = AudioStream(
-                codec=str(stream.get("codec_name", "")),
-                channels=int(stream.get("channels") or 0),
-                sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
-            )
-    brand = str((fmt.get("tags") or {}).get("major_brand", "")).strip()
+def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """Degrees the player rotates the picture (the display matrix of the first frame)."""
+    try:
+        frame = next(container.decode(stream))
+    except (StopIteration, av.error.FFmpegError):
+        return 0
+    return round(frame.rotation) % 360
+
+
+def _audio_stream(container: av.container.InputContainer) -> AudioStream | None:
+    for stream in container.streams.audio:
+        return AudioStream(
+            codec=stream.codec_context.codec.canonical_name,
+            channels=stream.codec_context.channels,
+            sample_rate=stream.codec_context.sample_rate or None,
+        )
+    return None
+
+
+def probe_container(path: Path) -> ProbeResult:
+    """Describe an audio/video file with libavformat; InputError when it cannot be read."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = _video_stream(container)
+            audio = _audio_stream(container)
+            format_name = container.format.name
+            brand = str(container.metadata.get("major_brand", "")).strip()
+            duration = container.duration / av.time_base if container.duration else None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+        raise InputError("the input is not a media file that can be read") from None
+    if video is None and audio is None:
+        raise InputError("the input has no audio or video stream")
     still_codec = video is not None and video.codec in _STILL_CODECS
     is_image = brand in _AVIF_BRANDS or (
         still_codec and (format_name.endswith("_pipe") or format_name in ("image2", "gif"))
     )
-    duration = fmt.get("duration")
-    mime = _mime(format_name, brand, has_video=video is not None, has_audio=audio is not None)
     return ProbeResult(
         format_name=format_name,
-        mime_type=mime,
-        duration=None if is_image or duration in (None, "N/A") else float(duration),
-        size=size,
+        mime_type=_mime(format_name, brand, has_video=video is not None, has_audio=audio is not None),
+        duration=None if is_image or duration is None else round(duration, 6),
+        size=path.stat().st_size,
         video=video,
         audio=audio,
         is_image=is_image,
-        streams=tuple(kinds),
     )
 
 
@@ -195,39 +198,15 @@ def probe_still(path: Path) -> ProbeResult | None:
         size=path.stat().st_size,
         video=video,
         is_image=True,
-        streams=("video",),
     )
 
 
-async def probe(path: Path, *, ffprobe: str = "ffprobe") -> ProbeResult:
+async def probe(path: Path) -> ProbeResult:
     """Probe a local file; raise InputError when it is not media that can be read."""
     still = await asyncio.to_thread(probe_still, path)
     if still is not None:
         return still
-    proc = await asyncio.create_subprocess_exec(
-        ffprobe,
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=_PROBE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise InputError("the input could not be probed within 30 seconds") from None
-    if proc.returncode != 0:
-        raise InputError("the input is not a media file that can be read")
-    result = parse_probe(json.loads(out or b"{}"), path.stat().st_size)
-    if result.video is None and result.audio is None:
-        raise InputError("the input has no audio or video stream")
-    return result
+    return await asyncio.to_thread(probe_container, path)
 
 
 def file_entry(probed: ProbeResult, *, kind: str, mime_type: str | None = None) -> tasks_pb2.FileEntry:

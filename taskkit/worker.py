@@ -242,7 +242,7 @@ class Worker:
         try:
             input_path = workdir / "input"
             await fetch_input(task.url, input_path, settings=self._settings, storage=self._storage)
-            probed = await probe(input_path, ffprobe=self._settings.ffprobe_path)
+            probed = await probe(input_path)
             _check_limits(probed, self._settings)
             inputs = [file_entry(probed, kind="source")]
 

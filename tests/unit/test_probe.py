@@ -1,70 +1,76 @@
-"""ffprobe JSON → ProbeResult, on canned ffprobe output."""
+"""Probing real files: Pillow for still images, libavformat (PyAV) for the rest."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from taskkit.probe import parse_probe, probe_still
+from taskkit.errors import InputError
+from taskkit.probe import probe, probe_still
+from tests.support import Corpus, build_corpus
 
 
-def video(codec: str, **extra: object) -> dict:
-    return {"codec_type": "video", "codec_name": codec, "width": 320, "height": 180, **extra}
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    return build_corpus(tmp_path_factory.mktemp("probe"))
 
 
-def test_avif_is_an_image_although_it_is_an_mp4_family_file() -> None:
-    data = {
-        "format": {
-            "format_name": "mov,mp4,m4a,3gp,3g2,mj2",
-            "duration": "0.04",
-            "tags": {"major_brand": "avif"},
-        },
-        "streams": [video("av1")],
-    }
-    result = parse_probe(data, 100)
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+async def test_video_with_audio(corpus: Corpus) -> None:
+    result = await probe(corpus.clip_av)
+    assert result.mime_type == "video/mp4" and not result.is_image and result.duration == 2.0
+    assert result.video is not None and (result.video.codec, result.video.width, result.video.fps) == (
+        "h264",
+        320,
+        25.0,
+    )
+    assert result.audio is not None and (result.audio.codec, result.audio.channels) == ("aac", 2)
+    assert result.size == corpus.clip_av.stat().st_size
+
+
+async def test_rotation_swaps_the_display_size(corpus: Corpus) -> None:
+    result = await probe(corpus.clip_rotated)
+    assert result.video is not None and result.video.rotation in (90, 270)
+    assert (result.video.display_width, result.video.display_height) == (180, 320)
+
+
+async def test_audio_only_files(corpus: Corpus, tmp_path: Path) -> None:
+    mp3 = await probe(corpus.audio_stereo)
+    assert mp3.mime_type == "audio/mpeg" and mp3.video is None and mp3.audio is not None
+    assert mp3.audio.codec == "mp3"
+    m4a = tmp_path / "a.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(m4a))
+    assert (await probe(m4a)).mime_type == "audio/mp4"
+
+
+async def test_cover_art_is_not_a_video(corpus: Corpus, tmp_path: Path) -> None:
+    with_cover = tmp_path / "cover.mp3"
+    ffmpeg("-i", str(corpus.audio_stereo), "-i", str(corpus.png_small), "-map", "0:a", "-map", "1:v",
+           "-c:a", "copy", "-c:v", "png", "-disposition:v", "attached_pic", str(with_cover))  # fmt: skip
+    result = await probe(with_cover)
+    assert result.video is None and result.mime_type == "audio/mpeg"
+
+
+async def test_quicktime_and_avif_are_told_apart_from_mp4(corpus: Corpus, tmp_path: Path) -> None:
+    mov = tmp_path / "a.mov"
+    ffmpeg("-i", str(corpus.clip_av), "-c", "copy", str(mov))
+    assert (await probe(mov)).mime_type == "video/quicktime"
+    avif = tmp_path / "a.avif"
+    Image.new("RGB", (40, 30), "red").save(avif)
+    result = await probe(avif)
     assert result.is_image and result.mime_type == "image/avif" and result.duration is None
 
 
-def test_mov_mp4_and_audio_only_types() -> None:
-    mov = {
-        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "tags": {"major_brand": "qt  "}},
-        "streams": [video("h264")],
-    }
-    assert parse_probe(mov, 1).mime_type == "video/quicktime"
-    m4a = {
-        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2"},
-        "streams": [{"codec_type": "audio", "codec_name": "aac"}],
-    }
-    assert parse_probe(m4a, 1).mime_type == "audio/mp4"
-
-
-def test_rotation_from_the_display_matrix_swaps_display_size() -> None:
-    data = {
-        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "2.0"},
-        "streams": [video("h264", side_data_list=[{"rotation": -90}], avg_frame_rate="30000/1001")],
-    }
-    result = parse_probe(data, 1)
-    assert result.video is not None
-    assert (result.video.display_width, result.video.display_height) == (180, 320)
-    assert result.video.fps == 29.97 and result.duration == 2.0
-
-
-def test_gif_and_png_are_images_and_cover_art_is_not_video() -> None:
-    assert parse_probe({"format": {"format_name": "gif"}, "streams": [video("gif")]}, 1).is_image
-    assert (
-        parse_probe({"format": {"format_name": "png_pipe"}, "streams": [video("png")]}, 1).mime_type
-        == "image/png"
-    )
-    mp3 = {
-        "format": {"format_name": "mp3", "duration": "3.0"},
-        "streams": [
-            {"codec_type": "audio", "codec_name": "mp3"},
-            video("mjpeg", disposition={"attached_pic": 1}),
-        ],
-    }
-    result = parse_probe(mp3, 1)
-    assert result.video is None and result.mime_type == "audio/mpeg"
+async def test_unreadable_inputs_are_input_errors(corpus: Corpus) -> None:
+    for path in (corpus.truncated_mp4, corpus.html_page):
+        with pytest.raises(InputError, match="not a media file that can be read"):
+            await probe(path)
 
 
 def test_still_images_are_described_from_their_header(tmp_path: Path) -> None:
