@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     per_task = ", ".join(f"{name} {seconds * 1000 / len(samples):.1f}" for name, seconds in cpu.items())
     emit(
         f"server CPU per task {sum(cpu.values()) * 1000 / len(samples):.1f} ms ({per_task}; "
-        "media includes its ffprobe/ffmpeg children)"
+        "media includes its ffmpeg children)"
     )
     emit("latency:")
     emit(_summary_line("POST (201 reply)", [s.post for s in samples]))

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         emit(
             f"median cpu api {cpu_api:.2f} s  direct {cpu_direct:.2f} s  "
             f"cpu ratio {cpu_api / cpu_direct:.3f} "
-            "(all stack processes incl. ffmpeg/ffprobe vs. the direct ffmpeg; robust to other load)"
+            "(all stack processes incl. ffmpeg vs. the direct ffmpeg; robust to other load)"
         )
         api_median = statistics.median(api_times)
         direct_median = statistics.median(direct_times)

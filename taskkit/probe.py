@@ -24,7 +24,7 @@ from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.errors import InputError
 
-# ffprobe format names -> MIME types for the formats we accept as inputs.
+# libavformat format names -> MIME types for the formats we accept as inputs.
 _CONTAINER_MIME = {
     "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
     "matroska,webm": "video/webm",
@@ -44,7 +44,7 @@ _CONTAINER_MIME = {
 }
 
 
-# The ISO-BMFF family (mp4, mov, avif) shares one ffprobe format name; the brand tells them apart.
+# The ISO-BMFF family (mp4, mov, avif) shares one libavformat format name; the brand tells them apart.
 _AVIF_BRANDS = frozenset({"avif", "avis"})
 _STILL_CODECS = frozenset({"png", "mjpeg", "webp", "gif", "bmp", "tiff", "av1"})
 
@@ -176,7 +176,7 @@ def probe_still(path: Path) -> ProbeResult | None:
     """Describe a still image from its header with Pillow, or None for anything else.
 
     Starting ffprobe costs ~100 ms (mostly the dynamic loader), which dominated small image tasks;
-    reading an image header costs well under a millisecond. Sizes are the stored ones, as ffprobe
+    reading an image header costs well under a millisecond. Sizes are the stored ones, as libavformat
     reports them (EXIF orientation is applied later, when the image is processed).
     """
     try:
@@ -188,7 +188,7 @@ def probe_still(path: Path) -> ProbeResult | None:
                     return None
                 width, height = image.size
     except (OSError, Image.DecompressionBombError, ValueError):
-        return None  # not an image Pillow reads (or absurdly large): let ffprobe decide
+        return None  # not an image Pillow reads (or absurdly large): let libavformat decide
     codec, mime = known
     video = VideoStream(codec=codec, width=width, height=height, fps=None, rotation=0)
     return ProbeResult(
