@@ -193,7 +193,7 @@ def load_average() -> str:
 def process_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used by ``pid`` and its reaped children, from /proc; 0 if gone.
 
-    ffmpeg runs as a child the media service waits for, so their time lands in its
+    ffmpeg runs as a child the media service waits for, so its time lands in the service's
     ``cutime``/``cstime`` once they exit.
     """
     try:
