@@ -23,7 +23,14 @@ ffmpeg:
 # The editable install maps the generated `transmute` package only if gen/ exists when it runs:
 # install (which brings grpcio-tools), generate, then re-register the package without deps.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else \
+	    echo "Python's venv module is missing; install it with: sudo apt-get install -y python3-venv" >&2; exit 1; \
+	  fi; \
+	fi
+	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	PYTHON=$(PY) bash scripts/gen_protos.sh

@@ -149,7 +149,11 @@ class Stack:
                 proc.wait()
 
     def __enter__(self) -> Stack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # children run in their own sessions: never leave them behind
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -6,6 +6,8 @@ id, so a retried publish within the stream's duplicate window is stored once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -16,7 +18,7 @@ from taskkit import ids, status
 from taskkit.errors import InputError, InvalidRequest, Unavailable
 from taskkit.fetch import check_scheme
 from taskkit.jetstream import Bus, work_subject
-from taskkit.store import TaskStore, record_key
+from taskkit.store import TaskStore, mark_failed, record_key
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,17 @@ class TaskCreator:
                 headers={"Nats-Msg-Id": task.id},
                 timeout=_PUBLISH_TIMEOUT_S,
             )
-        except Exception as exc:
-            await self._store.mutate(key, _failed("the task could not be queued"))
-            raise Unavailable("The task could not be queued; try again shortly.") from exc
-        await self._store.mutate(key, _queued)
+        except BaseException as exc:
+            # Stored but maybe not queued (a NATS fault, or the caller's deadline cancelled us):
+            # never leave it waiting forever. If the message did go out, the worker sees the
+            # failed record and skips it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.mutate(key, mark_failed("the task could not be queued")))
+            if isinstance(exc, Exception):
+                raise Unavailable("The task could not be queued; try again shortly.") from exc
+            raise
+        with contextlib.suppress(Exception):
+            await self._store.mutate(key, _queued)  # cosmetic: a worker may already have moved it on
         log.info("task created", extra={"task_id": task.id, "kind": kind, "project": project})
         return created
 
@@ -82,12 +91,3 @@ class TaskCreator:
 def _queued(task: tasks_pb2.Task) -> None:
     if task.status == status.WAITING:
         task.status = status.QUEUED
-
-
-def _failed(message: str):  # type: ignore[no-untyped-def]
-    def change(task: tasks_pb2.Task) -> None:
-        task.status = status.FAILED
-        task.error = message
-        task.finished_at = int(time.time())
-
-    return change

@@ -72,6 +72,12 @@ class TransientError(TransmuteError):
     kind = "transient"
 
 
+class Contended(TransientError):
+    """A record kept changing under a compare-and-set write; retrying later will do."""
+
+    kind = "task_busy"
+
+
 class Cancelled(TransmuteError):
     """The task was cancelled while it ran."""
 

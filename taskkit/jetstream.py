@@ -4,7 +4,7 @@
   compare-and-set on the last revision.
 - Stream ``WORK`` (work-queue retention), subjects ``work.<family>.<kind>``; the message body is
   the task's key (a claim check, never media bytes) and ``Nats-Msg-Id`` is the task id.
-- Stream ``EVENTS`` (limits retention, 7 days), subjects ``tasks.events.<task_id>``.
+- Stream ``EVENTS`` (limits retention, 7 days or 4 GiB), subjects ``tasks.events.<task_id>``.
 - Core subject ``tasks.cancel.<task_id>``: tells the worker running a task to stop it.
 """
 
@@ -32,6 +32,7 @@ TASKS_BUCKET = "tasks"
 WORK_STREAM = "WORK"
 EVENTS_STREAM = "EVENTS"
 EVENTS_MAX_AGE_S = 7 * 24 * 3600.0
+EVENTS_MAX_BYTES = 4 * 1024**3  # oldest events go first; watchers fall back to the record
 DEDUP_WINDOW_S = 120.0
 _CONNECT_TIMEOUT_S = 5.0
 
@@ -90,6 +91,7 @@ async def ensure_layout(js: JetStreamContext) -> KeyValue:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=EVENTS_MAX_AGE_S,
+            max_bytes=EVENTS_MAX_BYTES,
             discard=DiscardPolicy.OLD,
         ),
     )

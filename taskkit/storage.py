@@ -36,6 +36,10 @@ class Storage(Protocol):
         """The file holding ``key``, for serving with Range support; NotFound when absent."""
         ...
 
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` if it exists."""
+        ...
+
 
 class FileStorage:
     """Objects as files under one root directory; writes are atomic (temp file + rename)."""
@@ -81,6 +85,9 @@ class FileStorage:
         src = self.local_path(key)
         await asyncio.to_thread(shutil.copyfile, src, dest)
         return dest.stat().st_size
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def local_path(self, key: str) -> Path:
         path = self._path(key)

@@ -13,19 +13,21 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import ids, status
-from taskkit.errors import Conflict, NotFound
-from taskkit.jetstream import Bus, event_subject
+from taskkit.errors import Conflict, Contended, NotFound
+from taskkit.jetstream import TASKS_BUCKET, Bus, event_subject
 
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 20
 _WATCH_POLL_S = 2.0
+_PUBLISH_S = 5.0
 
 Change = Callable[[tasks_pb2.Task], None]
 
@@ -51,6 +53,17 @@ def topic_for(task: tasks_pb2.Task, *, created: bool) -> str:
     if task.status == status.FAILED:
         return "task.failed"
     return "task.updated"
+
+
+def mark_failed(message: str) -> Change:
+    """The change that ends a task as failed with a one-sentence ``error``."""
+
+    def change(task: tasks_pb2.Task) -> None:
+        task.status = status.FAILED
+        task.error = message
+        task.finished_at = int(time.time())
+
+    return change
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,8 @@ class TaskStore:
         now = int(time.time())
         task.created_at = task.created_at or now
         task.updated_at = now
-        await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
-        await self._publish(task, created=True)
+        revision = await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
+        await self._publish(task, created=True, revision=revision)
         return task
 
     async def get(self, project: str, task_id: str) -> tasks_pb2.Task:
@@ -130,21 +143,16 @@ class TaskStore:
                 )
             updated.updated_at = int(time.time())
             try:
-                await self._bus.kv.update(key, updated.SerializeToString(), last=revision)
+                written = await self._bus.kv.update(key, updated.SerializeToString(), last=revision)
             except KeyWrongLastSequenceError:
                 continue
-            await self._publish(updated, created=False)
+            await self._publish(updated, created=False, revision=written)
             return updated
-        raise Conflict(f"Task {split_key(key)[1]} is being updated too often; try again.")
+        raise Contended(f"Task {split_key(key)[1]} is being updated too often; try again.")
 
-    async def list(self, project: str, query: ListQuery) -> Page:
+    async def list_page(self, project: str, query: ListQuery) -> Page:
         """One page of a project's tasks in id order (ids sort by creation time)."""
-        prefix = f"{project}."
-        try:
-            keys = await self._bus.kv.keys()
-        except NoKeysError:
-            keys = []
-        task_ids = sorted(k[len(prefix) :] for k in keys if k.startswith(prefix))
+        task_ids = sorted(await self._task_ids(project))
         if query.descending:
             task_ids.reverse()
         if query.after is not None:
@@ -175,6 +183,16 @@ class TaskStore:
             found.reverse()
         return Page(tasks=found, has_more=has_more)
 
+    async def _task_ids(self, project: str) -> list[str]:
+        """The ids of one project's tasks, filtered by key prefix on the server in one request.
+
+        (A KV watcher's "no more values" marker can arrive before values still in flight, which
+        made listings come back short; the stream's per-subject state has no such race.)
+        """
+        prefix = f"$KV.{TASKS_BUCKET}.{project}."
+        info = await self._bus.js.stream_info(f"KV_{TASKS_BUCKET}", subjects_filter=f"{prefix}>")
+        return [subject[len(prefix) :] for subject in (info.state.subjects or {})]
+
     async def watch(self, project: str, task_id: str) -> AsyncIterator[tasks_pb2.TaskEvent]:
         """Every event of a task from its creation, ending after a terminal status.
 
@@ -185,6 +203,7 @@ class TaskStore:
         sub = await self._bus.js.subscribe(
             event_subject(task_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
         )
+        seen = 0
         try:
             while True:
                 try:
@@ -192,24 +211,37 @@ class TaskStore:
                 except (TimeoutError, NatsTimeoutError):
                     current = await self.get(project, task_id)
                     if status.is_terminal(current.status):
-                        yield _event(current, created=False)
+                        yield _event(current, created=False, revision=seen + 1)
                         return
                     continue
                 event = tasks_pb2.TaskEvent()
                 event.ParseFromString(msg.data)
                 if event.task.project != project:
                     return
+                if event.revision <= seen:
+                    continue  # published late by a slower writer: a newer state was already sent
+                seen = event.revision
                 yield event
                 if status.is_terminal(event.task.status):
                     return
         finally:
             await sub.unsubscribe()
 
-    async def _publish(self, task: tasks_pb2.Task, *, created: bool) -> None:
-        await self._bus.js.publish(event_subject(task.id), _event(task, created=created).SerializeToString())
+    async def _publish(self, task: tasks_pb2.Task, *, created: bool, revision: int) -> None:
+        """Best effort: the record is the truth and is already written. A lost event costs a
+        watcher one intermediate state; failing here would make callers redo a write that worked."""
+        event = _event(task, created=created, revision=revision)
+        try:
+            await self._bus.js.publish(event_subject(task.id), event.SerializeToString(), timeout=_PUBLISH_S)
+        except NatsError as exc:
+            log.warning("event not published", extra={"task_id": task.id, "error": repr(exc)})
 
 
-def _event(task: tasks_pb2.Task, *, created: bool) -> tasks_pb2.TaskEvent:
+def _event(task: tasks_pb2.Task, *, created: bool, revision: int) -> tasks_pb2.TaskEvent:
     return tasks_pb2.TaskEvent(
-        id=ids.event_id(), topic=topic_for(task, created=created), task=task, created_at=int(time.time())
+        id=ids.event_id(),
+        topic=topic_for(task, created=created),
+        task=task,
+        created_at=int(time.time()),
+        revision=revision,
     )

@@ -74,7 +74,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     async def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListTasksResponse:
-        page = await self._store.list(project_of(context), list_query(request))
+        page = await self._store.list_page(project_of(context), list_query(request))
         return tasks_pb2.ListTasksResponse(
             tasks=[present(t, self._settings) for t in page.tasks], has_more=page.has_more
         )

@@ -33,7 +33,7 @@ from taskkit.inputs import fetch_input
 from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject
 from taskkit.probe import ProbeResult, file_entry, probe
 from taskkit.storage import Storage
-from taskkit.store import TaskStore, split_key
+from taskkit.store import TaskStore, mark_failed, split_key
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ Handler = Callable[[TaskContext], Awaitable[list[Output]]]
 class _Lease:
     msg: Msg
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    job: asyncio.Task[None] | None = None
     last_progress: int = -1
     last_write: float = 0.0
 
@@ -111,11 +112,14 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and process work until ``stop`` is set, then drain within the grace period."""
-        sub = await self._bus.js.pull_subscribe(
-            f"work.{self._family}.>",
-            durable=f"{self._family}-workers",
-            stream=WORK_STREAM,
-            config=ConsumerConfig(
+        durable = f"{self._family}-workers"
+        # add_consumer creates the durable or updates its editable fields, so changed settings
+        # (ack_wait, max_deliver) reach the server; pull_subscribe alone never updates one.
+        await self._bus.js.add_consumer(
+            WORK_STREAM,
+            ConsumerConfig(
+                durable_name=durable,
+                filter_subject=f"work.{self._family}.>",
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self._settings.ack_wait_seconds,
                 # One more delivery than attempts, so the last one can record the failure.
@@ -123,13 +127,16 @@ class Worker:
                 max_ack_pending=_MAX_ACK_PENDING,
             ),
         )
+        sub = await self._bus.js.pull_subscribe_bind(durable, stream=WORK_STREAM)
         cancels = await self._bus.nc.subscribe(cancel_subject("*"), cb=self._on_cancel)
         log.info("worker started", extra={"family": self._family})
         try:
             while not stop.is_set():
                 free = self._settings.worker_concurrency - len(self._running)
                 if free <= 0:
-                    await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                    stopping = asyncio.create_task(stop.wait())
+                    await asyncio.wait({*self._running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    stopping.cancel()
                     continue
                 try:
                     msgs = await sub.fetch(free, timeout=_FETCH_WAIT_S)
@@ -148,8 +155,8 @@ class Worker:
                     self._running.add(job)
                     job.add_done_callback(self._running.discard)
         finally:
+            await self._drain()  # still listening for cancels meanwhile
             await cancels.unsubscribe()
-            await self._drain()
             await sub.unsubscribe()
 
     async def _drain(self) -> None:
@@ -162,21 +169,27 @@ class Worker:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _on_cancel(self, msg: Msg) -> None:
+        """Stop the task wherever it is: fetching, encoding or uploading."""
         lease = self._leases.get(msg.subject.rsplit(".", 1)[-1])
         if lease is not None:
             lease.cancel.set()
+            if lease.job is not None:
+                lease.job.cancel()
 
     async def _handle(self, msg: Msg) -> None:
         key = msg.data.decode()
         _, task_id = split_key(key)
         attempt = msg.metadata.num_delivered
-        lease = _Lease(msg)
+        lease = _Lease(msg, job=asyncio.current_task())
         self._leases[task_id] = lease
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             await self._process(key, attempt, lease)
             await msg.ack()
         except asyncio.CancelledError:
+            if lease.cancel.is_set():
+                await _quietly(msg.ack())  # the user cancelled it: done
+                return
             # Shutdown past the grace period: hand the task to another worker now.
             await _quietly(msg.nak())
             raise
@@ -202,13 +215,8 @@ class Worker:
             await msg.nak(delay=_NAK_DELAY_S)
 
     async def _fail(self, key: str, message: str) -> None:
-        def change(task: tasks_pb2.Task) -> None:
-            task.status = status.FAILED
-            task.error = message
-            task.finished_at = int(time.time())
-
         with contextlib.suppress(Conflict, NotFound):
-            await self._store.mutate(key, change)
+            await self._store.mutate(key, mark_failed(message))
         log.info("task failed", extra={"task_id": split_key(key)[1], "error": message})
 
     async def _heartbeat(self, msg: Msg) -> None:
@@ -268,8 +276,11 @@ class Worker:
             if lease.cancel.is_set():
                 raise Cancelled("the task was cancelled")
             await self._store.mutate(key, _set_status(status.FINISHING))
-            entries = []
+            entries: list[tasks_pb2.FileEntry] = []
             for output in outputs:
+                if lease.cancel.is_set():
+                    await self._discard(entries)
+                    raise Cancelled("the task was cancelled")
                 storage_key = f"{task.project}/{task.id}/{output.name}"
                 output.entry.filesize = await self._storage.put_file(storage_key, output.path)
                 output.entry.key = storage_key
@@ -282,10 +293,19 @@ class Worker:
                 t.progress = 100
                 t.finished_at = int(time.time())
 
-            await self._store.mutate(key, succeeded)
+            try:
+                await self._store.mutate(key, succeeded)
+            except Conflict:
+                await self._discard(entries)  # cancelled while uploading: keep no orphans
+                raise
             log.info("task succeeded", extra={"task_id": task.id, "outputs": len(entries)})
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _discard(self, entries: list[tasks_pb2.FileEntry]) -> None:
+        for entry in entries:
+            with contextlib.suppress(Exception):
+                await self._storage.delete(entry.key)
 
     async def _report(self, key: str, lease: _Lease, pct: int) -> None:
         """Record progress (throttled), extend the lease, and notice a cancel made elsewhere."""
@@ -305,6 +325,9 @@ class Worker:
             await self._store.mutate(key, change)
         except Conflict:
             lease.cancel.set()  # the record went terminal (cancelled) under us
+        except Exception as exc:
+            # Progress is best effort: a NATS hiccup must not kill a healthy encode.
+            log.warning("progress not recorded", extra={"task_id": split_key(key)[1], "error": repr(exc)})
 
 
 def _set_status(new: int) -> Callable[[tasks_pb2.Task], None]:

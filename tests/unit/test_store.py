@@ -97,17 +97,18 @@ async def test_list_pages_by_creation_order_with_filters(bus: Bus) -> None:
         await asyncio.sleep(0.002)  # distinct millisecond prefixes
     await store.create(new_task(project="p2"))
 
-    newest = await store.list("p1", ListQuery(limit=3))
+    newest = await store.list_page("p1", ListQuery(limit=3))
     assert [t.id for t in newest.tasks] == created[::-1][:3] and newest.has_more
-    nxt = await store.list("p1", ListQuery(limit=3, after=newest.tasks[-1].id))
+    nxt = await store.list_page("p1", ListQuery(limit=3, after=newest.tasks[-1].id))
     assert [t.id for t in nxt.tasks] == created[::-1][3:6]
-    back = await store.list("p1", ListQuery(limit=3, before=nxt.tasks[0].id))
+    back = await store.list_page("p1", ListQuery(limit=3, before=nxt.tasks[0].id))
     assert [t.id for t in back.tasks] == created[::-1][:3]
-    oldest = await store.list("p1", ListQuery(limit=10, descending=False))
+    oldest = await store.list_page("p1", ListQuery(limit=10, descending=False))
     assert [t.id for t in oldest.tasks] == created and not oldest.has_more
-    images = await store.list("p1", ListQuery(limit=10, kind="image"))
+    images = await store.list_page("p1", ListQuery(limit=10, kind="image"))
     assert [t.id for t in images.tasks] == [created[i] for i in (5, 3, 1)]
-    run_b = await store.list("p1", ListQuery(limit=10, run_id="run_b"))
+    run_b = await store.list_page("p1", ListQuery(limit=10, run_id="run_b"))
     assert {t.id for t in run_b.tasks} == set(created[4:])
-    skipped = await store.list("p1", ListQuery(limit=2, offset=2))
+    assert (await store.list_page("nobody", ListQuery())).tasks == []
+    skipped = await store.list_page("p1", ListQuery(limit=2, offset=2))
     assert [t.id for t in skipped.tasks] == created[::-1][2:4]

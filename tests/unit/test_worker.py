@@ -186,3 +186,26 @@ async def test_the_loop_survives_bare_timeouts_from_fetch(
     await asyncio.sleep(0.5)
     task = await harness.finished(await harness.create(served.url(media.clip_av.name)))
     assert len(raised) == 3 and task.status == status.SUCCEEDED
+
+
+async def test_cancel_stops_a_download_in_progress(harness: Harness, served: Origin, media: Corpus) -> None:
+    """A cancel reaches the task while its input is still trickling in, not only during ffmpeg."""
+    task_id = await harness.create(served.slow_url(media.clip_av.name, chunk=512, delay=0.2))
+    deadline = time.monotonic() + 10
+    while (await harness.store.get("p", task_id)).status != status.VALIDATING and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+    def cancel(t: tasks_pb2.Task) -> None:
+        t.status = status.CANCELLED
+
+    await harness.store.mutate(f"p.{task_id}", cancel)
+    started = time.monotonic()
+    await harness.bus.nc.publish(f"tasks.cancel.{task_id}", b"")
+    work_dir = harness.settings.work_dir
+    assert work_dir is not None
+    while any(work_dir.iterdir()) and time.monotonic() - started < 5:
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started < 2.0, "the download should stop within 2 s"
+    assert harness.calls == []  # the handler never ran
+    assert not any(work_dir.iterdir())  # the partial download and the temp dir are gone
+    assert (await harness.store.get("p", task_id)).status == status.CANCELLED

@@ -45,6 +45,12 @@ async def download(
     status_code=201,
     response_model=FileOut,
     responses={403: {"model": ErrorBody}, 400: {"model": ErrorBody}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def upload(
     expiry: int, sig: str, key: str, request: Request, settings: SettingsDep, storage: StorageDep

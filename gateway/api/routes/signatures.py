@@ -18,7 +18,12 @@ _DEFAULT_TTL_S = 3600
 _MAX_TTL_S = 7 * 24 * 3600
 
 
-@router.post("", status_code=201, response_model=SignatureOut, responses={400: {"model": ErrorBody}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=SignatureOut,
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
+)
 async def create_signature(body: SignatureCreate, project: ProjectDep, settings: SettingsDep) -> JSONResponse:
     now = int(time.time())
     expiry = body.expiry if body.expiry is not None else now + _DEFAULT_TTL_S

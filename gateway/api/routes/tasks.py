@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -25,9 +26,10 @@ from taskkit.errors import InvalidRequest
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 501, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 501, 503)
 }
 _SPEC_FIELDS = ("filename", "folder", "ref", "webhook_url")
+_KEEPALIVE_S = 15.0
 
 
 def _shape(task: tasks_pb2.Task, version: str) -> dict[str, Any]:
@@ -53,6 +55,38 @@ def _spec(body: dict[str, Any]) -> tasks_pb2.TaskSpec:
     return spec
 
 
+def _links(
+    request: Request, base_url: str, result: tasks_pb2.ListTasksResponse, page: int | None
+) -> dict[str, str]:
+    """RFC 5988 ``Link``: ``next`` continues past the last task of this page. After a ``before``
+    query, ``Has-More`` speaks of the tasks further back, so those are linked as ``prev``."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("after", "before", "page")}
+    links = []
+    if page is not None:  # 2025-08-20 clients page by number
+        if result.has_more:
+            links.append((urlencode({**params, "page": page + 1}), "next"))
+    elif "before" in request.query_params:
+        if result.tasks:
+            links.append((urlencode({**params, "after": result.tasks[-1].id}), "next"))
+            if result.has_more:
+                links.append((urlencode({**params, "before": result.tasks[0].id}), "prev"))
+    elif result.has_more and result.tasks:
+        links.append((urlencode({**params, "after": result.tasks[-1].id}), "next"))
+    if not links:
+        return {}
+    return {"Link": ", ".join(f'<{base_url}/tasks?{query}>; rel="{rel}"' for query, rel in links)}
+
+
+_LIST_HEADERS = {
+    "Link": {
+        "description": 'RFC 5988 links, e.g. <…/tasks?after=task_…>; rel="next"',
+        "schema": {"type": "string"},
+    },
+    "Has-More": {"description": "true when more tasks follow", "schema": {"type": "string"}},
+    "Limit": {"description": "the page size used", "schema": {"type": "integer"}},
+}
+
+
 @router.post("", status_code=201, response_model=TaskOut, responses=_ERRORS)
 async def create_task(
     payload: TaskCreate, project: ProjectDep, clients: ClientsDep, settings: SettingsDep, version: VersionDep
@@ -76,7 +110,11 @@ async def create_task(
     return JSONResponse(_shape(task, version), status_code=201)
 
 
-@router.get("", response_model=list[TaskOut], responses=_ERRORS)
+@router.get(
+    "",
+    response_model=list[TaskOut],
+    responses={**_ERRORS, 200: {"description": "a bare JSON array of tasks", "headers": _LIST_HEADERS}},
+)
 async def list_tasks(
     request: Request,
     project: ProjectDep,
@@ -117,13 +155,7 @@ async def list_tasks(
         query, metadata=metadata(project), timeout=settings.request_timeout_seconds
     )
     headers = {"Has-More": "true" if result.has_more else "false", "Limit": str(query.limit)}
-    if result.has_more and result.tasks:
-        params = {k: v for k, v in request.query_params.items() if k not in ("after", "before", "page")}
-        if version == V2025_08_20 and page is not None:
-            params["page"] = str(page + 1)  # page-number clients keep paging by number
-        else:
-            params["after"] = result.tasks[-1].id
-        headers["Link"] = f'<{settings.base_url}/tasks?{urlencode(params)}>; rel="next"'
+    headers.update(_links(request, settings.base_url, result, page if version == V2025_08_20 else None))
     return JSONResponse([_shape(t, version) for t in result.tasks], headers=headers)
 
 
@@ -161,21 +193,27 @@ async def task_events(
 ) -> StreamingResponse:
     """Server-Sent Events: every change of the task (``task.created``, ``task.updated``,
     ``task.succeeded``, ``task.failed``), ``data`` = the task; closes after a terminal status."""
-    call = clients.tasks.WatchTask(
-        tasks_pb2.WatchTaskRequest(id=task_id),
-        metadata=metadata(project),
-        timeout=settings.task_timeout_seconds,
-    )
+    # No deadline: a task may wait and run for a long time; the stream ends with the task, or when
+    # the client goes away (the generator's finally cancels the call).
+    call = clients.tasks.WatchTask(tasks_pb2.WatchTaskRequest(id=task_id), metadata=metadata(project))
     first = await call.read()  # surfaces 404 etc. before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
         event = first
+        pending: asyncio.Future[Any] | None = None
         try:
             while event is not grpc.aio.EOF:
                 data = json.dumps(_shape(event.task, version))
                 yield f"id: {event.id}\nevent: {event.topic}\ndata: {data}\n\n".encode()
-                event = await call.read()
+                pending = asyncio.ensure_future(call.read())
+                while not (await asyncio.wait({pending}, timeout=_KEEPALIVE_S))[0]:
+                    yield b": keep-alive\n\n"  # idle proxies must not cut a long wait
+                event = pending.result()
+        except grpc.aio.AioRpcError:
+            return  # the service went away mid-stream: end it; EventSource clients reconnect
         finally:
+            if pending is not None:
+                pending.cancel()
             call.cancel()
 
     return StreamingResponse(
