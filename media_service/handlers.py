@@ -27,7 +27,7 @@ def output_name(task: tasks_pb2.Task, extension: str) -> str:
 
 
 async def _describe(ctx: TaskContext, path: Path, extension: str, mime: str) -> Output:
-    probed = await probe(path)
+    probed = await probe(path, rotation=False)  # our encodes are upright, no display matrix
     entry = file_entry(probed, kind="source", mime_type=mime)
     return Output(path=path, name=output_name(ctx.task, extension), entry=entry)
 

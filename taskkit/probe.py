@@ -97,7 +97,7 @@ class ProbeResult:
     is_image: bool = False
 
 
-def _video_stream(container: av.container.InputContainer) -> VideoStream | None:
+def _video_stream(container: av.container.InputContainer, *, rotation: bool) -> VideoStream | None:
     for stream in container.streams.video:
         if av.stream.Disposition.attached_pic in stream.disposition:
             continue  # cover art in an audio file is not a video
@@ -107,7 +107,7 @@ def _video_stream(container: av.container.InputContainer) -> VideoStream | None:
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             fps=round(float(rate), 3) if rate else None,
-            rotation=_rotation(container, stream),
+            rotation=_rotation(container, stream) if rotation else 0,
         )
     return None
 
@@ -131,11 +131,15 @@ def _audio_stream(container: av.container.InputContainer) -> AudioStream | None:
     return None
 
 
-def probe_container(path: Path) -> ProbeResult:
-    """Describe an audio/video file with libavformat; InputError when it cannot be read."""
+def probe_container(path: Path, *, rotation: bool = True) -> ProbeResult:
+    """Describe an audio/video file with libavformat; InputError when it cannot be read.
+
+    ``rotation=False`` skips decoding a frame to read the display rotation (for our own outputs,
+    which ffmpeg writes upright with no display matrix).
+    """
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            video = _video_stream(container)
+            video = _video_stream(container, rotation=rotation)
             audio = _audio_stream(container)
             format_name = container.format.name
             brand = str(container.metadata.get("major_brand", "")).strip()
@@ -201,12 +205,12 @@ def probe_still(path: Path) -> ProbeResult | None:
     )
 
 
-async def probe(path: Path) -> ProbeResult:
+async def probe(path: Path, *, rotation: bool = True) -> ProbeResult:
     """Probe a local file; raise InputError when it is not media that can be read."""
     still = await asyncio.to_thread(probe_still, path)
     if still is not None:
         return still
-    return await asyncio.to_thread(probe_container, path)
+    return await asyncio.to_thread(probe_container, path, rotation=rotation)
 
 
 def file_entry(probed: ProbeResult, *, kind: str, mime_type: str | None = None) -> tasks_pb2.FileEntry:
