@@ -49,15 +49,12 @@ def from_domain(exc: errors.TransmuteError) -> JSONResponse:
 def from_rpc(exc: grpc.aio.AioRpcError) -> JSONResponse:
     code = exc.code()
     http_status, kind = HTTP_STATUS.get(code, (500, "internal_error"))
-    for key, value in exc.trailing_metadata() or ():
-        if key == ERROR_KIND_KEY:
-            kind = str(value)
-    if code == grpc.StatusCode.UNAVAILABLE and not any(
-        key == ERROR_KIND_KEY for key, _ in exc.trailing_metadata() or ()
-    ):
+    sent_kind = next((str(v) for k, v in exc.trailing_metadata() or () if k == ERROR_KIND_KEY), None)
+    if sent_kind is None and code == grpc.StatusCode.UNAVAILABLE:
+        # Not raised by our code: the channel could not reach the service at all.
         return error_body(503, kind, "A backing service is unavailable; try again shortly.")
     message = "An internal error occurred." if code in _HIDDEN else (exc.details() or "")
-    return error_body(http_status, kind, message)
+    return error_body(http_status, sent_kind or kind, message)
 
 
 def _field(loc: tuple) -> str:

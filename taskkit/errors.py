@@ -56,10 +56,6 @@ class Unimplemented(TransmuteError):
     kind = "kind_unavailable"
 
 
-class ResourceExhausted(TransmuteError):
-    kind = "rate_limited"
-
-
 class InputError(TransmuteError):
     """The task's input cannot be processed (unreachable, not media, too big). Final: no retry."""
 

@@ -25,7 +25,6 @@ _CODES: list[tuple[type[errors.TransmuteError], grpc.StatusCode]] = [
     (errors.Conflict, grpc.StatusCode.ABORTED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.TransientError, grpc.StatusCode.UNAVAILABLE),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from transmute.tasks.v1 import tasks_pb2
 
-Status = tasks_pb2.TaskStatus
-
 WAITING = tasks_pb2.TASK_STATUS_WAITING
 QUEUED = tasks_pb2.TASK_STATUS_QUEUED
 VALIDATING = tasks_pb2.TASK_STATUS_VALIDATING

@@ -251,7 +251,7 @@ class Worker:
             input_path = workdir / "input"
             await fetch_input(task.url, input_path, settings=self._settings, storage=self._storage)
             probed = await probe(input_path)
-            _check_limits(probed, self._settings)
+            check_limits(probed, self._settings)
             inputs = [file_entry(probed, kind="source")]
 
             def validated(t: tasks_pb2.Task) -> None:
@@ -337,7 +337,8 @@ def _set_status(new: int) -> Callable[[tasks_pb2.Task], None]:
     return change
 
 
-def _check_limits(probed: ProbeResult, settings: Settings) -> None:
+def check_limits(probed: ProbeResult, settings: Settings) -> None:
+    """Refuse inputs too long or too large in pixels before any decoding work is spent on them."""
     if probed.duration is not None and probed.duration > settings.max_duration_seconds:
         raise InputError(
             f"the input is {probed.duration:.0f} seconds long, over the limit of "

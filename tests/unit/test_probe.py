@@ -83,3 +83,26 @@ def test_still_images_are_described_from_their_header(tmp_path: Path) -> None:
     text = tmp_path / "a.txt"
     text.write_text("<html></html>")
     assert probe_still(text) is None
+
+
+def test_inputs_over_the_duration_or_pixel_limit_are_refused(corpus: Corpus) -> None:
+    from taskkit.config import Settings
+    from taskkit.probe import AudioStream, ProbeResult, VideoStream
+    from taskkit.worker import check_limits
+
+    long_audio = ProbeResult(
+        format_name="mp3", mime_type="audio/mpeg", duration=7200.0, size=1, audio=AudioStream("mp3", 2, 44100)
+    )
+    with pytest.raises(InputError, match="7200 seconds long, over the limit of 3600 seconds"):
+        check_limits(long_audio, Settings(max_duration_seconds=3600))
+    huge = ProbeResult(
+        format_name="png_pipe",
+        mime_type="image/png",
+        duration=None,
+        size=1,
+        video=VideoStream("png", 10_000, 10_000, None, 0),
+        is_image=True,
+    )
+    with pytest.raises(InputError, match="10000x10000 pixels, over the limit of 64000000 pixels"):
+        check_limits(huge, Settings())
+    check_limits(long_audio, Settings())  # within the default 4 h
