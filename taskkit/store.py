@@ -8,7 +8,9 @@ publishes a ``TaskEvent`` on ``tasks.events.<task_id>``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from taskkit.jetstream import TASKS_BUCKET, Bus, event_subject
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 20
+_CAS_BACKOFF_S = 0.005
 _WATCH_POLL_S = 2.0
 _PUBLISH_S = 5.0
 
@@ -130,7 +133,7 @@ class TaskStore:
         any change to it, or a change moving the status backwards, raises Conflict. No-op changes
         write nothing.
         """
-        for _ in range(_CAS_ATTEMPTS):
+        for attempt in range(_CAS_ATTEMPTS):
             current, revision = await self._read(key)
             updated = tasks_pb2.Task()
             updated.CopyFrom(current)
@@ -145,6 +148,9 @@ class TaskStore:
             try:
                 written = await self._bus.kv.update(key, updated.SerializeToString(), last=revision)
             except KeyWrongLastSequenceError:
+                # Lost the race: back off a little, with jitter, so many writers of one record
+                # spread out instead of colliding again in lockstep.
+                await asyncio.sleep(random.uniform(0, _CAS_BACKOFF_S * (attempt + 1)))
                 continue
             await self._publish(updated, created=False, revision=written)
             return updated
