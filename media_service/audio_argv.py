@@ -68,7 +68,7 @@ def build_audio_argv(
     start, length = opts.clip()
     check_start(start, probe)
     spec = _FORMATS[opts.format]
-    argv = base_argv(ffmpeg) + input_args(src, start, length)
+    argv = base_argv(ffmpeg) + input_args(src, probe, start, length)
     argv += ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-map_chapters", "-1", "-c:a", spec.encoder]
     if spec.table is not None:
         argv += ["-b:a", str(opts.bitrate or audio_bitrate(spec.table, opts.quality))]

@@ -29,6 +29,7 @@ from media_service.geometry import apply_layout, compute_layout, ffmpeg_filters
 from media_service.options import ImageOptions
 from media_service.quality import image_quality, mjpeg_qscale, video_crf
 from media_service.video_argv import base_argv, check_start, input_args
+from taskkit import demuxers
 from taskkit.errors import InputError
 from taskkit.probe import ProbeResult
 
@@ -104,7 +105,7 @@ def _open_checked(src: Path, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(src)
+            image = Image.open(src, formats=demuxers.PILLOW_FORMATS)
     except Image.DecompressionBombError:
         raise InputError(f"the image is over the limit of {max_pixels} pixels") from None
     except (UnidentifiedImageError, OSError):
@@ -213,6 +214,6 @@ def build_frame_argv(
     chain = ",".join(ffmpeg_filters(layout, background=opts.background, alpha=alpha))
     if fmt == "gif":
         chain += ",split[a][b];[a]palettegen[p];[b][p]paletteuse"
-    argv = base_argv(ffmpeg) + input_args(src, start, None)
+    argv = base_argv(ffmpeg) + input_args(src, probe, start, None)
     argv += ["-map", "0:v:0", "-frames:v", "1", "-map_metadata", "-1", "-vf", chain]
     return [*argv, *_frame_codec_args(fmt, opts), str(dst)]

@@ -27,6 +27,7 @@ from typing import Final
 from media_service.geometry import compute_layout, ffmpeg_filters
 from media_service.options import AudioOptions, VideoOptions
 from media_service.quality import audio_bitrate, video_crf
+from taskkit import demuxers
 from taskkit.errors import InputError
 from taskkit.probe import ProbeResult
 
@@ -68,9 +69,11 @@ def check_start(start: float, probe: ProbeResult) -> None:
         )
 
 
-def input_args(src: Path, start: float, length: float | None) -> list[str]:
-    """``-ss`` before ``-i`` (fast and, since we re-encode, frame-accurate) and ``-t`` after it."""
-    args = ["-ss", seconds(start)] if start > 0 else []
+def input_args(src: Path, probe: ProbeResult, start: float, length: float | None) -> list[str]:
+    """The untrusted input: the demuxer the probe chose (ffmpeg never re-detects) and both
+    whitelists, ``-ss`` before ``-i`` (fast and, since we re-encode, frame-accurate), ``-t`` after."""
+    args = demuxers.ffmpeg_input_args(probe.format_name)
+    args += ["-ss", seconds(start)] if start > 0 else []
     args += ["-i", str(src)]
     if length is not None:
         args += ["-t", seconds(length)]
@@ -139,7 +142,7 @@ def build_video_argv(
     filters = [f"fps={opts.fps:g}"] if opts.fps is not None else []
     filters += ffmpeg_filters(layout, background=opts.background, alpha=False)
     keep_audio = not opts.mute and probe.audio is not None
-    argv = base_argv(ffmpeg) + input_args(src, start, length)
+    argv = base_argv(ffmpeg) + input_args(src, probe, start, length)
     argv += ["-map", "0:v:0", *(["-map", "0:a:0?"] if keep_audio else [])]
     argv += ["-map_metadata", "-1", "-map_chapters", "-1", "-vf", ",".join(filters)]
     argv += [*_video_codec_args(opts), "-pix_fmt", "yuv420p"]

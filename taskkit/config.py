@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     task_timeout_seconds: float = 3_600.0
     shutdown_grace_seconds: float = 20.0
     work_dir: Path | None = None  # per-task temp dirs; default the system temp dir
+    ffmpeg_sandbox: str = "auto"  # auto | required | off: ffmpeg as a per-task uid (taskkit/sandbox.py)
+    sandbox_uid_base: int = 61184  # first uid of the range leased to ffmpeg runs (systemd's dynamic range)
+    sandbox_uid_count: int = 4096
 
     # Input safety limits
     allow_private_urls: bool = False

@@ -19,8 +19,10 @@ import signal
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 from taskkit.errors import Cancelled, InputError, Unavailable
+from taskkit.sandbox import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -207,14 +209,32 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-# libsvtav1 logs to stderr regardless of -loglevel; SVT_LOG=1 keeps only its errors.
-_FFMPEG_ENV = {**os.environ, "SVT_LOG": "1"}
+def _ffmpeg_env(cwd: Path | None) -> dict[str, str]:
+    """ffmpeg gets no secret from the worker's environment (signing secret, keys): PATH, a locale,
+    HOME in its work dir (fontconfig's cache), and SVT_LOG=1 (libsvtav1 logs to stderr regardless
+    of -loglevel; 1 keeps only its errors)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(cwd) if cwd is not None else "/nonexistent",
+        "SVT_LOG": "1",
+    }
+
+
 # ffmpeg runs in its own process group (so a cancel can kill the group), which also means a worker
 # killed outright would leave it running as an orphan. util-linux's setpriv asks the kernel to
 # SIGKILL it when the worker dies. (A preexec_fn calling prctl would force a fork() with Python
 # code in the child, which grpc's fork handlers in a threaded process turn into SIGABRTs.)
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+
+
+def _wrapper(identity: Identity | None) -> list[str]:
+    """``setpriv`` to die with the worker and, with a sandbox identity, to drop to its uid."""
+    if _SETPRIV is None:
+        if identity is not None:
+            raise Unavailable("ffmpeg could not be sandboxed: setpriv was not found")
+        return []
+    return [_SETPRIV, "--pdeathsig", "KILL", *(identity.setpriv_args() if identity else []), "--"]
 
 
 async def run_ffmpeg(
@@ -224,8 +244,12 @@ async def run_ffmpeg(
     on_progress: ProgressCallback | None,
     timeout: float,  # noqa: ASYNC109 - the limit ends in a kill and a domain error, not a bare TimeoutError
     cancel: asyncio.Event | None = None,
+    cwd: Path | None = None,
+    identity: Identity | None = None,
 ) -> None:
     """Run one ffmpeg argv to completion, reporting progress; raise a domain error if it does not succeed.
+
+    ffmpeg runs in ``cwd`` (the task's work dir) and, given a sandbox ``identity``, as that uid.
 
     ``duration`` is the expected output length in seconds (None when unknown); ``on_progress`` gets
     each rise of the integer percent and a final 100 after a successful exit. Raises ``FfmpegError``
@@ -243,13 +267,14 @@ async def run_ffmpeg(
     full_argv = [binary, "-progress", "pipe:1", "-nostats", *argv[1:]]
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_DIE_WITH_PARENT,
+            *_wrapper(identity),
             *full_argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            env=_FFMPEG_ENV,
+            cwd=cwd,
+            env=_ffmpeg_env(cwd),
         )
     except OSError as exc:
         # A missing or unusable binary is the deployment's fault, not the input's.

@@ -17,11 +17,13 @@ from pathlib import Path
 import av
 import av.container
 import av.error
+import av.logging
 import av.stream
 import av.video.stream
 from PIL import Image
 from transmute.tasks.v1 import tasks_pb2
 
+from taskkit import demuxers
 from taskkit.errors import InputError
 
 # libavformat format names -> MIME types for the formats we accept as inputs.
@@ -40,7 +42,9 @@ _CONTAINER_MIME = {
     "jpeg_pipe": "image/jpeg",
     "webp_pipe": "image/webp",
     "gif": "image/gif",
-    "image2": "image/jpeg",
+    "gif_pipe": "image/gif",
+    "mpegts": "video/mp2t",
+    "flv": "video/x-flv",
 }
 
 
@@ -88,7 +92,7 @@ class AudioStream:
 class ProbeResult:
     """The facts about one input file that option handling and argv builders need."""
 
-    format_name: str
+    format_name: str  # the demuxer that read it; ffmpeg is told to use the same one (``-f``)
     mime_type: str
     duration: float | None
     size: int
@@ -121,6 +125,18 @@ def _rotation(container: av.container.InputContainer, stream: av.video.stream.Vi
     return round(frame.rotation) % 360
 
 
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(4096)
+
+
+def _refused_container(logged: list[tuple[int, str, str]]) -> str:
+    for _, context, message in logged:
+        if message.startswith("Format not on whitelist"):
+            return f"unsupported container: {context}"
+    return "the input is not a media file that can be read"
+
+
 def _audio_stream(container: av.container.InputContainer) -> AudioStream | None:
     for stream in container.streams.audio:
         return AudioStream(
@@ -137,20 +153,31 @@ def probe_container(path: Path, *, rotation: bool = True) -> ProbeResult:
     ``rotation=False`` skips decoding a frame to read the display rotation (for our own outputs,
     which ffmpeg writes upright with no display matrix).
     """
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            video = _video_stream(container, rotation=rotation)
-            audio = _audio_stream(container)
-            format_name = container.format.name
-            brand = str(container.metadata.get("major_brand", "")).strip()
-            duration = container.duration / av.time_base if container.duration else None
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
-        raise InputError("the input is not a media file that can be read") from None
+    refused = demuxers.refused_reason(_head(path))
+    if refused is not None:
+        raise InputError(refused)
+    # libavformat reports the demuxer it detected but the whitelist refused only in a log line,
+    # whose context name is that demuxer: capture this thread's error lines to name it.
+    av.logging.set_level(av.logging.ERROR)
+    with av.logging.Capture(local=True) as logged:
+        try:
+            with av.open(
+                str(path), metadata_errors="ignore", container_options=demuxers.pyav_options()
+            ) as container:
+                video = _video_stream(container, rotation=rotation)
+                audio = _audio_stream(container)
+                format_name = container.format.name
+                brand = str(container.metadata.get("major_brand", "")).strip()
+                duration = container.duration / av.time_base if container.duration else None
+        except av.error.ArgumentError:
+            raise InputError(_refused_container(logged)) from None
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+            raise InputError("the input is not a media file that can be read") from None
     if video is None and audio is None:
         raise InputError("the input has no audio or video stream")
     still_codec = video is not None and video.codec in _STILL_CODECS
     is_image = brand in _AVIF_BRANDS or (
-        still_codec and (format_name.endswith("_pipe") or format_name in ("image2", "gif"))
+        still_codec and (format_name.endswith("_pipe") or format_name == "gif")
     )
     return ProbeResult(
         format_name=format_name,
@@ -163,7 +190,8 @@ def probe_container(path: Path, *, rotation: bool = True) -> ProbeResult:
     )
 
 
-# Pillow format → (ffprobe-style codec name, MIME type) for still images it can describe.
+# Pillow format → (ffprobe-style codec name, MIME type) for still images it can describe; the
+# formats it may open at all are demuxers.PILLOW_FORMATS.
 _PILLOW_STILLS = {
     "PNG": ("png", "image/png"),
     "JPEG": ("mjpeg", "image/jpeg"),
@@ -186,17 +214,15 @@ def probe_still(path: Path) -> ProbeResult | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                known = _PILLOW_STILLS.get(image.format or "")
-                if known is None:
-                    return None
+            with Image.open(path, formats=demuxers.PILLOW_FORMATS) as image:
+                pillow_format = image.format or ""
                 width, height = image.size
-    except (OSError, Image.DecompressionBombError, ValueError):
+    except (OSError, Image.DecompressionBombError, ValueError, TypeError):
         return None  # not an image Pillow reads (or absurdly large): let libavformat decide
-    codec, mime = known
+    codec, mime = _PILLOW_STILLS[pillow_format]
     video = VideoStream(codec=codec, width=width, height=height, fps=None, rotation=0)
     return ProbeResult(
-        format_name=f"{codec}_pipe",
+        format_name=demuxers.PILLOW_DEMUXERS[pillow_format],
         mime_type=mime,
         duration=None,
         size=path.stat().st_size,

@@ -47,6 +47,9 @@ class FileStorage:
     def __init__(self, root: Path) -> None:
         self._root = root.resolve()
         self._root.mkdir(parents=True, exist_ok=True)
+        # Closed to every other user, the uids sandboxed ffmpeg runs as included (taskkit/sandbox.py).
+        if self._root.stat().st_uid == os.geteuid():
+            self._root.chmod(0o700)
 
     def _path(self, key: str) -> Path:
         path = (self._root / check_key(key)).resolve()

@@ -32,6 +32,7 @@ from taskkit.ffmpeg import run_ffmpeg
 from taskkit.inputs import fetch_input
 from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject
 from taskkit.probe import ProbeResult, file_entry, probe
+from taskkit.sandbox import Identity, Sandbox
 from taskkit.storage import Storage
 from taskkit.store import TaskStore, mark_failed, split_key
 
@@ -64,15 +65,18 @@ class TaskContext:
     settings: Settings
     cancel: asyncio.Event
     report: Callable[[int], Awaitable[None]]
+    identity: Identity | None = None  # the uid this task's ffmpeg runs as (taskkit/sandbox.py)
 
     async def ffmpeg(self, argv: list[str], *, duration: float | None) -> None:
-        """Run one ffmpeg argv with progress, cancel and the per-task time limit wired in."""
+        """Run one ffmpeg argv with progress, cancel, the per-task time limit and the sandbox wired in."""
         await run_ffmpeg(
             argv,
             duration=duration,
             on_progress=self.report,
             timeout=self.settings.task_timeout_seconds,
             cancel=self.cancel,
+            cwd=self.workdir,
+            identity=self.identity,
         )
 
 
@@ -109,9 +113,11 @@ class Worker:
         self._handlers = handlers
         self._leases: dict[str, _Lease] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._sandbox = Sandbox(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and process work until ``stop`` is set, then drain within the grace period."""
+        await self._sandbox.check()
         durable = f"{self._family}-workers"
         # add_consumer creates the durable or updates its editable fields, so changed settings
         # (ack_wait, max_deliver) reach the server; pull_subscribe alone never updates one.
@@ -248,59 +254,73 @@ class Worker:
         log.info("task started", extra={"task_id": task.id, "kind": task.kind, "attempt": attempt})
         workdir = Path(tempfile.mkdtemp(prefix=f"{task.id}-", dir=self._settings.work_dir))
         try:
-            input_path = workdir / "input"
-            await fetch_input(task.url, input_path, settings=self._settings, storage=self._storage)
-            probed = await probe(input_path)
-            check_limits(probed, self._settings)
-            inputs = [file_entry(probed, kind="source")]
-
-            def validated(t: tasks_pb2.Task) -> None:
-                del t.inputs[:]
-                t.inputs.extend(inputs)
-                t.status = max(t.status, status.PROCESSING)
-                if not t.HasField("progress"):
-                    t.progress = 0
-
-            await self._store.mutate(key, validated)
-            context = TaskContext(
-                task=task,
-                options=options_json.struct_to_dict(task.options),
-                input_path=input_path,
-                probe=probed,
-                workdir=workdir,
-                settings=self._settings,
-                cancel=lease.cancel,
-                report=lambda pct: self._report(key, lease, pct),
-            )
-            outputs = await handler(context)
-            if lease.cancel.is_set():
-                raise Cancelled("the task was cancelled")
-            await self._store.mutate(key, _set_status(status.FINISHING))
-            entries: list[tasks_pb2.FileEntry] = []
-            for output in outputs:
-                if lease.cancel.is_set():
-                    await self._discard(entries)
-                    raise Cancelled("the task was cancelled")
-                storage_key = f"{task.project}/{task.id}/{output.name}"
-                output.entry.filesize = await self._storage.put_file(storage_key, output.path)
-                output.entry.key = storage_key
-                entries.append(output.entry)
-
-            def succeeded(t: tasks_pb2.Task) -> None:
-                del t.outputs[:]
-                t.outputs.extend(entries)
-                t.status = status.SUCCEEDED
-                t.progress = 100
-                t.finished_at = int(time.time())
-
-            try:
-                await self._store.mutate(key, succeeded)
-            except Conflict:
-                await self._discard(entries)  # cancelled while uploading: keep no orphans
-                raise
-            log.info("task succeeded", extra={"task_id": task.id, "outputs": len(entries)})
+            with self._sandbox.lease(workdir) as identity:
+                await self._run_in(workdir, identity, key, task, handler, lease)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _run_in(
+        self,
+        workdir: Path,
+        identity: Identity | None,
+        key: str,
+        task: tasks_pb2.Task,
+        handler: Handler,
+        lease: _Lease,
+    ) -> None:
+        """Fetch, probe, run the handler and record the outputs, inside the task's work dir."""
+        input_path = workdir / "input"
+        await fetch_input(task.url, input_path, settings=self._settings, storage=self._storage)
+        probed = await probe(input_path)
+        check_limits(probed, self._settings)
+        inputs = [file_entry(probed, kind="source")]
+
+        def validated(t: tasks_pb2.Task) -> None:
+            del t.inputs[:]
+            t.inputs.extend(inputs)
+            t.status = max(t.status, status.PROCESSING)
+            if not t.HasField("progress"):
+                t.progress = 0
+
+        await self._store.mutate(key, validated)
+        context = TaskContext(
+            task=task,
+            options=options_json.struct_to_dict(task.options),
+            input_path=input_path,
+            probe=probed,
+            workdir=workdir,
+            settings=self._settings,
+            cancel=lease.cancel,
+            report=lambda pct: self._report(key, lease, pct),
+            identity=identity,
+        )
+        outputs = await handler(context)
+        if lease.cancel.is_set():
+            raise Cancelled("the task was cancelled")
+        await self._store.mutate(key, _set_status(status.FINISHING))
+        entries: list[tasks_pb2.FileEntry] = []
+        for output in outputs:
+            if lease.cancel.is_set():
+                await self._discard(entries)
+                raise Cancelled("the task was cancelled")
+            storage_key = f"{task.project}/{task.id}/{output.name}"
+            output.entry.filesize = await self._storage.put_file(storage_key, output.path)
+            output.entry.key = storage_key
+            entries.append(output.entry)
+
+        def succeeded(t: tasks_pb2.Task) -> None:
+            del t.outputs[:]
+            t.outputs.extend(entries)
+            t.status = status.SUCCEEDED
+            t.progress = 100
+            t.finished_at = int(time.time())
+
+        try:
+            await self._store.mutate(key, succeeded)
+        except Conflict:
+            await self._discard(entries)  # cancelled while uploading: keep no orphans
+            raise
+        log.info("task succeeded", extra={"task_id": task.id, "outputs": len(entries)})
 
     async def _discard(self, entries: list[tasks_pb2.FileEntry]) -> None:
         for entry in entries:

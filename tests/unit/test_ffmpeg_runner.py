@@ -17,6 +17,7 @@ from taskkit.ffmpeg import (
     FfmpegError,
     ProgressTracker,
     StderrTail,
+    _ffmpeg_env,
     parse_progress_line,
     run_ffmpeg,
 )
@@ -270,3 +271,9 @@ async def test_missing_binary_is_unavailable(tmp_path: Path) -> None:
     argv = [str(tmp_path / "no-ffmpeg"), "-i", "x", "y"]
     with pytest.raises(Unavailable, match="ffmpeg could not be started"):
         await run_ffmpeg(argv, duration=None, on_progress=None, timeout=5)
+
+
+def test_ffmpeg_gets_no_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TRANSMUTE_SIGNING_SECRET", "do-not-leak")
+    env = _ffmpeg_env(tmp_path)
+    assert set(env) == {"PATH", "LANG", "HOME", "SVT_LOG"} and env["HOME"] == str(tmp_path)

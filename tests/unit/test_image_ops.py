@@ -191,7 +191,8 @@ def fake_probe(*, duration: float | None = 10.0, video: bool = True, rotation: i
 
 
 def after(argv: list[str], flag: str) -> str:
-    return argv[argv.index(flag) + 1]
+    """The value following ``flag`` (the last occurrence: input options come first)."""
+    return argv[len(argv) - 1 - argv[::-1].index(flag) + 1]
 
 
 def test_frame_argv_default_jpeg() -> None:
