@@ -17,7 +17,7 @@ from gateway.api import deps
 from gateway.api.routes import files, signatures, tasks
 from gateway.body_limit import BodyLimit
 from gateway.core.auth import KeyRing
-from gateway.core.clients import Clients
+from taskkit.clients import Clients
 from taskkit.config import Settings
 from taskkit.errors import TransmuteError
 from taskkit.storage import open_storage

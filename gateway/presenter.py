@@ -20,6 +20,17 @@ def file_entry(entry: tasks_pb2.FileEntry) -> dict[str, Any]:
     for name in _ENTRY_FIELDS:
         if entry.HasField(name):
             shown[name] = getattr(entry, name)
+    if entry.renditions:
+        shown["renditions"] = [_rendition(rendition) for rendition in entry.renditions]
+    return shown
+
+
+def _rendition(rendition: tasks_pb2.Rendition) -> dict[str, Any]:
+    """Fields by hand, not ``MessageToDict``: that writes int64 (``bitrate``) as a JSON string."""
+    shown: dict[str, Any] = {"type": rendition.type}
+    for name in ("width", "height", "bitrate", "codec", "language", "label"):
+        if rendition.HasField(name):
+            shown[name] = getattr(rendition, name)
     return shown
 
 

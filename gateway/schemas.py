@@ -27,6 +27,18 @@ class TaskCreate(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class RenditionOut(BaseModel):
+    """One rendition of a package output (``adaptive_video``): a video rung, the audio or subtitles."""
+
+    type: Literal["video", "audio", "subtitles"]
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = Field(default=None, description="average bits/s measured on the segments")
+    codec: str | None = Field(default=None, examples=["avc1.64001f"])
+    language: str | None = None
+    label: str | None = None
+
+
 class FileEntryOut(BaseModel):
     kind: str = Field(examples=["source"])
     type: str = Field(examples=["video/mp4"])
@@ -41,6 +53,7 @@ class FileEntryOut(BaseModel):
     language: str | None = None
     label: str | None = None
     url: str | None = None
+    renditions: list[RenditionOut] | None = None
 
 
 TaskStatusName = Literal[

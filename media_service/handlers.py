@@ -14,9 +14,10 @@ from typing import Any
 from transmute.tasks.v1 import tasks_pb2
 
 from media_service import audio_argv, image_ops, video_argv
-from media_service.options import parse_audio_options, parse_image_options, parse_video_options
+from media_service.options import AudioOptions, ImageOptions, VideoOptions
+from taskkit.family import TaskContext
+from taskkit.outcome import Outcome, Output
 from taskkit.probe import file_entry, probe
-from taskkit.worker import Handler, Output, TaskContext
 
 
 def output_name(task: tasks_pb2.Task, extension: str) -> str:
@@ -32,31 +33,31 @@ async def _describe(ctx: TaskContext, path: Path, extension: str, mime: str) -> 
     return Output(path=path, name=output_name(ctx.task, extension), entry=entry)
 
 
-async def video(ctx: TaskContext) -> list[Output]:
-    opts = parse_video_options(ctx.options)
+async def video(ctx: TaskContext) -> Outcome:
+    opts: VideoOptions = ctx.options
     extension, mime = video_argv.output_extension(opts.format), video_argv.output_mime(opts.format)
     return await _encode(ctx, opts, video_argv.build_video_argv, extension, mime)
 
 
-async def audio(ctx: TaskContext) -> list[Output]:
-    opts = parse_audio_options(ctx.options)
+async def audio(ctx: TaskContext) -> Outcome:
+    opts: AudioOptions = ctx.options
     extension, mime = audio_argv.output_extension(opts.format), audio_argv.output_mime(opts.format)
     return await _encode(ctx, opts, audio_argv.build_audio_argv, extension, mime)
 
 
 async def _encode(
     ctx: TaskContext, opts: Any, build: Callable[..., list[str]], extension: str, mime: str
-) -> list[Output]:
+) -> Outcome:
     """One ffmpeg run from the input to a single output file (video and audio kinds)."""
     dst = ctx.workdir / f"output{extension}"
     argv = build(ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path)
     await ctx.ffmpeg(argv, duration=video_argv.expected_duration(opts, ctx.probe))
-    return [await _describe(ctx, dst, extension, mime)]
+    return Outcome([await _describe(ctx, dst, extension, mime)])
 
 
-async def image(ctx: TaskContext) -> list[Output]:
+async def image(ctx: TaskContext) -> Outcome:
     """Image inputs go through Pillow; a video input gives one frame through ffmpeg."""
-    opts = parse_image_options(ctx.options)
+    opts: ImageOptions = ctx.options
     if ctx.probe.is_image:
         staged = ctx.workdir / "output.img"
         info = await asyncio.to_thread(
@@ -72,7 +73,4 @@ async def image(ctx: TaskContext) -> list[Output]:
             ctx.input_path, dst, opts, ctx.probe, ffmpeg=ctx.settings.ffmpeg_path
         )
         await ctx.ffmpeg(argv, duration=None)
-    return [await _describe(ctx, dst, image_ops.output_extension(fmt), image_ops.output_mime(fmt))]
-
-
-HANDLERS: dict[str, Handler] = {"video": video, "image": image, "audio": audio}
+    return Outcome([await _describe(ctx, dst, image_ops.output_extension(fmt), image_ops.output_mime(fmt))])

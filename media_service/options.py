@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from media_service.geometry import MAX_DIMENSION, POSITION_ANCHORS, Fit, Length, Percent
 from media_service.quality import DEFAULT_QUALITY, QUALITY_LEVELS
-from taskkit.errors import InvalidRequest
+from taskkit.errors import InputError, InvalidRequest
+from taskkit.fetch import check_scheme
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
 VIDEO_CODECS: Final = ("h264", "h265", "vp9", "av1")
@@ -31,6 +32,12 @@ VIDEO_CODECS_BY_FORMAT: Final[dict[str, tuple[str, ...]]] = {
 }
 IMAGE_FORMATS: Final = ("jpeg", "png", "webp", "avif", "gif")
 AUDIO_FORMATS: Final = ("mp3", "aac", "ogg", "opus", "wav", "flac")
+ADAPTIVE_FORMATS: Final = ("hls", "dash", "cmaf")
+ADAPTIVE_CODECS: Final = ("h264", "h265", "av1")
+SEGMENT_DURATION_RANGE: Final = (2, 10)
+RUNG_HEIGHT_RANGE: Final = (144, 2160)
+MAX_RUNGS: Final = 8
+MAX_SUBTITLE_TRACKS: Final = 8
 LOSSLESS_AUDIO_FORMATS: Final = ("wav", "flac")
 FITS: Final = ("contain", "cover", "fill")
 POSITIONS: Final = tuple(POSITION_ANCHORS)
@@ -44,6 +51,7 @@ MAX_PERCENT: Final = 1000
 _UNSUPPORTED: Final = frozenset({"layers", "subtitle_url", "subtitle_style", "frames", "interval"})
 
 _PERCENT_RE: Final = re.compile(r"^(\d+(?:\.\d+)?)%$")
+_LANGUAGE_RE: Final = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, e.g. en, pt-BR
 _COLOR_RE: Final = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
@@ -174,6 +182,110 @@ _AUDIO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
 }
 
 
+def _segment_duration(field: str, value: Any) -> float:
+    low, high = SEGMENT_DURATION_RANGE
+    if _is_number(value) and low <= value <= high:
+        return float(value)
+    raise _fail(field, f"a number of seconds from {low} to {high}", value)
+
+
+def _object_list(field: str, value: Any, limit: int) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise _fail(field, "a list of objects", value)
+    if not 1 <= len(value) <= limit:
+        raise _fail(field, f"a list of 1 to {limit} objects", f"{len(value)} items")
+    return value
+
+
+def _keys(field: str, item: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+    for name in item:
+        if name not in allowed:
+            raise InvalidRequest(
+                f"{field}.{name} is not a known field; allowed fields are {', '.join(allowed)}."
+            )
+    for name in required:
+        if item.get(name) is None:
+            raise InvalidRequest(f"{field}.{name} is required.")
+
+
+def _renditions(field: str, value: Any) -> tuple[RungSpec, ...]:
+    low, high = RUNG_HEIGHT_RANGE
+    rungs: list[RungSpec] = []
+    for i, item in enumerate(_object_list(field, value, MAX_RUNGS)):
+        name = f"options.{field}[{i}]"
+        _keys(name, item, ("height", "bitrate"), ("height",))
+        height = item["height"]
+        if not (isinstance(height, int) and not isinstance(height, bool) and low <= height <= high):
+            raise InvalidRequest(
+                f"{name}.height must be an integer from {low} to {high} (got {_got(height)})."
+            )
+        bitrate = item.get("bitrate")
+        if bitrate is not None:
+            bitrate = _bitrate(*VIDEO_BITRATE_RANGE)(f"{field}[{i}].bitrate", bitrate)
+        rungs.append(RungSpec(height=height - height % 2, bitrate=bitrate))
+    heights = [rung.height for rung in rungs]
+    if len(set(heights)) != len(heights):
+        raise InvalidRequest(f"options.{field} lists the same height twice ({heights}).")
+    return tuple(sorted(rungs, key=lambda rung: -rung.height))
+
+
+def _subtitles(field: str, value: Any) -> tuple[SubtitleSpec, ...]:
+    tracks: list[SubtitleSpec] = []
+    for i, item in enumerate(_object_list(field, value, MAX_SUBTITLE_TRACKS)):
+        name = f"options.{field}[{i}]"
+        _keys(name, item, ("url", "label", "language", "default"), ("url",))
+        url, label, language, default = (
+            item["url"],
+            item.get("label"),
+            item.get("language"),
+            item.get("default"),
+        )
+        try:
+            check_scheme(url if isinstance(url, str) else "")
+        except InputError:
+            raise InvalidRequest(f"{name}.url must be an http or https URL (got {_got(url)}).") from None
+        if language is not None and not (isinstance(language, str) and _LANGUAGE_RE.match(language)):
+            raise InvalidRequest(
+                f'{name}.language must be a language tag like "en" or "pt-BR" (got {_got(language)}).'
+            )
+        if label is not None and not (
+            isinstance(label, str) and 0 < len(label) <= 64 and label.isprintable()
+        ):
+            raise InvalidRequest(
+                f"{name}.label must be text of 1 to 64 printable characters (got {_got(label)})."
+            )
+        if default is not None and not isinstance(default, bool):
+            raise InvalidRequest(f"{name}.default must be true or false (got {_got(default)}).")
+        tracks.append(
+            SubtitleSpec(
+                url=url,
+                label=label or language or f"Subtitles {i + 1}",
+                language=language,
+                default=bool(default),
+            )
+        )
+    if sum(track.default for track in tracks) > 1:
+        raise InvalidRequest(f"options.{field}: at most one track can be the default.")
+    return tuple(tracks)
+
+
+_ADAPTIVE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
+    "format": _choice(ADAPTIVE_FORMATS),
+    "codec": _choice(ADAPTIVE_CODECS),
+    "quality": _quality,
+    "width": _length,
+    "height": _length,
+    "fit": _fit,
+    "position": _position,
+    "background": _color,
+    "start": _seconds,
+    "end": _positive_seconds,
+    "segment_duration": _segment_duration,
+    "renditions": _renditions,
+    "subtitles": _subtitles,
+}
+
+
 def _parse_fields(kind: str, raw: Any, parsers: Mapping[str, Callable[[str, Any], Any]]) -> dict[str, Any]:
     """Check names, parse each given value; ``None`` values count as not given."""
     if not isinstance(raw, Mapping):
@@ -206,6 +318,16 @@ def _check_background(values: Mapping[str, Any]) -> None:
         raise InvalidRequest(f'options.background only applies with options.fit "contain" ({got}).')
 
 
+def _echo(value: Any) -> Any:
+    if isinstance(value, Percent):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_echo(item) for item in value]
+    if isinstance(value, _Echo):
+        return value.to_dict()
+    return value
+
+
 class _Echo:
     """``to_dict`` shared by the option dataclasses: given fields plus resolved defaults."""
 
@@ -213,9 +335,25 @@ class _Echo:
         out: dict[str, Any] = {}
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if value is not None:
-                out[f.name] = str(value) if isinstance(value, Percent) else value
+            if value is not None and value != ():
+                out[f.name] = _echo(value)
         return out
+
+
+@dataclass(frozen=True)
+class RungSpec(_Echo):
+    """One rung of an explicit ladder; ``bitrate`` None takes the ladder table's value."""
+
+    height: int
+    bitrate: int | None = None
+
+
+@dataclass(frozen=True)
+class SubtitleSpec(_Echo):
+    url: str
+    label: str
+    language: str | None = None
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,6 +407,36 @@ class AudioOptions(_Echo):
         """(start, length) in seconds; length None means "to the end of the input"."""
         start = self.start or 0.0
         return start, (None if self.end is None else self.end - start)
+
+
+@dataclass(frozen=True)
+class AdaptiveOptions(_Echo):
+    format: str = "hls"
+    codec: str = "h264"
+    quality: str = DEFAULT_QUALITY
+    width: Length | None = None
+    height: Length | None = None
+    fit: Fit | None = None
+    position: str | None = None
+    background: str | None = None
+    start: float | None = None
+    end: float | None = None
+    segment_duration: float = 6.0
+    renditions: tuple[RungSpec, ...] | None = None
+    subtitles: tuple[SubtitleSpec, ...] = ()
+
+    def clip(self) -> tuple[float, float | None]:
+        """(start, length) in seconds; length None means "to the end of the input"."""
+        start = self.start or 0.0
+        return start, (None if self.end is None else self.end - start)
+
+
+def parse_adaptive_options(raw: Mapping[str, Any]) -> AdaptiveOptions:
+    """Validate ``adaptive_video`` options (docs: README "adaptive_video")."""
+    values = _parse_fields("adaptive_video", raw, _ADAPTIVE_PARSERS)
+    _check_window(values)
+    _check_background(values)
+    return AdaptiveOptions(**values)
 
 
 def parse_video_options(raw: Mapping[str, Any]) -> VideoOptions:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from media_service.geometry import compute_layout, ffmpeg_filters
-from media_service.options import AudioOptions, VideoOptions
+from media_service.options import AdaptiveOptions, AudioOptions, VideoOptions
 from media_service.quality import audio_bitrate, video_crf
 from taskkit import demuxers
 from taskkit.errors import InputError
@@ -80,7 +80,9 @@ def input_args(src: Path, probe: ProbeResult, start: float, length: float | None
     return args
 
 
-def expected_duration(opts: VideoOptions | AudioOptions, probe: ProbeResult) -> float | None:
+def expected_duration(
+    opts: VideoOptions | AudioOptions | AdaptiveOptions, probe: ProbeResult
+) -> float | None:
     """Seconds of media the output will hold, for progress; None when unknown."""
     start, length = opts.clip()
     if probe.duration is None:

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = 2
     ack_wait_seconds: float = 30.0
     max_deliver: int = 3
-    task_timeout_seconds: float = 3_600.0
+    kinds: str = ""  # comma-separated kinds this worker runs; empty = every kind of its family
+    kind_timeouts: dict[str, float] = {}  # kind -> whole-handler budget in s, over the kind's default
+    upload_concurrency: int = 8  # files of one package uploaded at once
     shutdown_grace_seconds: float = 20.0
     work_dir: Path | None = None  # per-task temp dirs; default the system temp dir
     ffmpeg_sandbox: str = "auto"  # auto | required | off: ffmpeg as a per-task uid (taskkit/sandbox.py)
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     max_pixels: int = 64_000_000
     fetch_connect_timeout_seconds: float = 10.0
     fetch_read_timeout_seconds: float = 30.0
+    fetch_total_timeout_seconds: float = 3_600.0
     max_redirects: int = 5
 
     ffmpeg_path: str = "ffmpeg"

@@ -104,7 +104,7 @@ class FetchPolicy:
             max_redirects=settings.max_redirects,
             connect_timeout=settings.fetch_connect_timeout_seconds,
             read_timeout=settings.fetch_read_timeout_seconds,
-            total_timeout=settings.task_timeout_seconds,
+            total_timeout=settings.fetch_total_timeout_seconds,
         )
 
 

@@ -1,44 +1,43 @@
 """Running a family service: one process, roles ``api`` (gRPC), ``worker`` or ``all``.
 
+Start-up: the gRPC server starts NOT_SERVING; the worker's per-process resources (models, clients)
+are opened; only then does health say SERVING and the worker start pulling (kserve's rule: a model
+is loaded before the server says it is ready).
+
 Shutdown on SIGTERM/SIGINT: health goes NOT_SERVING, the gRPC server stops accepting and gets
 ``shutdown_grace_seconds`` for in-flight calls, the worker stops pulling and lets running tasks
-finish within the same grace (the rest are released for redelivery), then NATS is drained.
+finish within the same grace (the rest are released for redelivery), resources are closed, then
+NATS is drained.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-from taskkit.config import Settings
+from taskkit import logs
+from taskkit.config import Settings, get_settings
+from taskkit.create import CreateHelper
 from taskkit.creator import TaskCreator
+from taskkit.family import Family
 from taskkit.grpc_server import create_server, set_serving
 from taskkit.jetstream import Bus, connect
 from taskkit.storage import Storage, open_storage
 from taskkit.store import TaskStore
 from taskkit.tasks_servicer import TasksServicer
-from taskkit.worker import Handler, Worker
+from taskkit.worker import Worker
 
 log = logging.getLogger(__name__)
 
 ROLES = ("api", "worker", "all")
-
-
-@dataclass(frozen=True)
-class Family:
-    """What a family service contributes: its name, servicer, service name and kind handlers."""
-
-    name: str
-    service_name: str
-    add_servicer: Callable[[TaskCreator, grpc.aio.Server], None]
-    handlers: dict[str, Handler]
 
 
 @dataclass
@@ -58,6 +57,7 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
     """Run the family in the configured role until ``stop`` is set or a signal arrives."""
     if settings.role not in ROLES:
         raise SystemExit(f"--role must be one of {', '.join(ROLES)} (got {settings.role!r})")
+    kinds = family.selected(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,12 +67,13 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
     jobs: list[asyncio.Task[None]] = []
     server = health = None
     names = [family.service_name, tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name]
+    resources = contextlib.AsyncExitStack()
     try:
         if settings.role in ("api", "all"):
             creator = TaskCreator(bus=runtime.bus, store=runtime.store, family=family.name)
 
             def register(srv: grpc.aio.Server) -> None:
-                family.add_servicer(creator, srv)
+                family.add_servicer(family.servicer(CreateHelper(creator, family.kinds)), srv)
                 tasks_pb2_grpc.add_TasksServicer_to_server(
                     TasksServicer(bus=runtime.bus, store=runtime.store, settings=settings), srv
                 )
@@ -81,8 +82,16 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
                 address=f"{settings.grpc_host}:{settings.grpc_port}", register=register, service_names=names
             )
             await server.start()
+            await set_serving(health, names, False)
+            log.info("grpc started", extra={"family": family.name, "port": port})
+        opened: dict[str, Any] = {}
+        if settings.role in ("worker", "all"):
+            for name, factory in family.resources.items():
+                opened[name] = await resources.enter_async_context(factory(settings))
+                log.info("resource opened", extra={"family": family.name, "resource": name})
+        if health is not None:
             await set_serving(health, names, True)
-            log.info("grpc serving", extra={"family": family.name, "port": port})
+            log.info("grpc serving", extra={"family": family.name})
         if settings.role in ("worker", "all"):
             worker = Worker(
                 bus=runtime.bus,
@@ -90,7 +99,8 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
                 storage=runtime.storage,
                 settings=settings,
                 family=family.name,
-                handlers=family.handlers,
+                kinds=kinds,
+                resources=opened,
             )
             job = asyncio.create_task(worker.run(stop))
             job.add_done_callback(lambda done: _stop_if_crashed(done, stop))
@@ -103,6 +113,7 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             await set_serving(health, names, False)
             await server.stop(settings.shutdown_grace_seconds)
         await asyncio.gather(*jobs, return_exceptions=True)
+        await resources.aclose()
         await runtime.bus.close()
 
 
@@ -112,3 +123,23 @@ def _stop_if_crashed(job: asyncio.Task[None], stop: asyncio.Event) -> None:
     if not job.cancelled() and job.exception() is not None and not stop.is_set():
         log.error("worker loop crashed; shutting down", exc_info=job.exception())
         stop.set()
+
+
+def main(family: Family, argv: list[str] | None = None) -> None:
+    """``python -m <family>_service [--role api|worker|all] [--port N] [--kinds a,b]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"{family.name}_service", description=f"The {family.name} family service."
+    )
+    parser.add_argument("--role", choices=ROLES, help="overrides TRANSMUTE_ROLE (default all)")
+    parser.add_argument("--port", type=int, help="overrides TRANSMUTE_GRPC_PORT")
+    parser.add_argument("--kinds", help="overrides TRANSMUTE_KINDS: the kinds this worker runs")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.role:
+        settings.role = args.role
+    if args.port is not None:
+        settings.grpc_port = args.port
+    if args.kinds is not None:
+        settings.kinds = args.kinds
+    logs.setup(settings.log_level)
+    asyncio.run(serve(family, settings))

@@ -44,8 +44,11 @@ def signed_path(secret: str, key: str, *, expiry: int, method: str = "get", pref
     return f"{FILES_ROUTE}/{expiry}/{sig}/{quote(key)}"
 
 
-def signed_url(base_url: str, secret: str, key: str, *, ttl: int, method: str = "get") -> str:
-    return base_url + signed_path(secret, key, expiry=int(time.time()) + ttl, method=method)
+def signed_url(
+    base_url: str, secret: str, key: str, *, ttl: int, method: str = "get", prefix: str | None = None
+) -> str:
+    """A link to ``key`` valid for ``ttl`` seconds; with ``prefix``, a grant for that whole folder."""
+    return base_url + signed_path(secret, key, expiry=int(time.time()) + ttl, method=method, prefix=prefix)
 
 
 def _grants(key: str) -> list[str]:

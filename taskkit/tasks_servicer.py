@@ -27,7 +27,8 @@ DEFAULT_PAGE = 20
 
 
 def present(task: tasks_pb2.Task, settings: Settings) -> tasks_pb2.Task:
-    """The task as callers see it: input URL on the input entry, signed links on outputs."""
+    """The task as callers see it: input URL on the input entry, signed links on outputs (a package's
+    link is a grant for its folder, so the playlist's relative references resolve)."""
     shown = tasks_pb2.Task()
     shown.CopyFrom(task)
     for entry in shown.inputs:
@@ -36,7 +37,11 @@ def present(task: tasks_pb2.Task, settings: Settings) -> tasks_pb2.Task:
     for entry in shown.outputs:
         if entry.HasField("key"):
             entry.url = signing.signed_url(
-                settings.base_url, secret, entry.key, ttl=settings.link_ttl_seconds
+                settings.base_url,
+                secret,
+                entry.key,
+                ttl=settings.link_ttl_seconds,
+                prefix=entry.folder if entry.HasField("folder") else None,
             )
     return shown
 

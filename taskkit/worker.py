@@ -1,11 +1,12 @@
 """The worker loop shared by every family: pull → lease → fetch → probe → run → upload → record → ack.
 
-One durable pull consumer per family on ``work.<family>.>``. Each process runs up to
-``worker_concurrency`` tasks at once (its own semaphore; the consumer's ``max_ack_pending`` is
-cluster-wide, so it is not the per-process limit). The lease is the message's ack deadline,
-kept alive by ``in_progress()`` on every progress tick and by a heartbeat while fetching or
-uploading. A worker that dies loses its lease and another worker redoes the task; outputs
-have deterministic keys, so the redo overwrites them.
+One durable pull consumer per kind (``<family>-<kind>`` on ``work.<family>.<kind>``), so a process
+only ever pulls kinds it runs (``TRANSMUTE_KINDS``); a kind no running worker handles stays queued.
+Each process runs up to ``worker_concurrency`` tasks at once, across its kinds (one semaphore; the
+consumers' ``max_ack_pending`` is cluster-wide, so it is not the per-process limit). The lease is the
+message's ack deadline, kept alive by ``in_progress()`` on every progress tick and by a heartbeat
+while fetching or uploading. A worker that dies loses its lease and another worker redoes the task;
+outputs have deterministic keys, so the redo overwrites them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -28,59 +30,24 @@ from transmute.tasks.v1 import tasks_pb2
 from taskkit import options_json, status
 from taskkit.config import Settings
 from taskkit.errors import Cancelled, Conflict, InputError, InvalidRequest, NotFound, TransientError
-from taskkit.ffmpeg import run_ffmpeg
+from taskkit.family import Kind, TaskContext, budget
 from taskkit.inputs import fetch_input
-from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject
+from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject, work_subject
+from taskkit.outcome import set_result
 from taskkit.probe import ProbeResult, file_entry, probe
+from taskkit.progress import Progress
 from taskkit.sandbox import Identity, Sandbox
 from taskkit.storage import Storage
 from taskkit.store import TaskStore, mark_failed, split_key
+from taskkit.uploads import discard, store_outputs
 
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT_S = 1.0
+_FETCH_WAIT_CONTENDED_S = 0.1  # when another kind waits for a slot: hand it over soon
 _FETCH_RETRY_S = 1.0
 _NAK_DELAY_S = 2.0
 _MAX_ACK_PENDING = 10_000
-
-
-@dataclass
-class Output:
-    """A file a handler produced: its local path, storage name and the entry to record."""
-
-    path: Path
-    name: str
-    entry: tasks_pb2.FileEntry
-
-
-@dataclass
-class TaskContext:
-    """What a kind's handler gets: the task, its probed input, a work dir, and progress/ffmpeg hooks."""
-
-    task: tasks_pb2.Task
-    options: dict
-    input_path: Path
-    probe: ProbeResult
-    workdir: Path
-    settings: Settings
-    cancel: asyncio.Event
-    report: Callable[[int], Awaitable[None]]
-    identity: Identity | None = None  # the uid this task's ffmpeg runs as (taskkit/sandbox.py)
-
-    async def ffmpeg(self, argv: list[str], *, duration: float | None) -> None:
-        """Run one ffmpeg argv with progress, cancel, the per-task time limit and the sandbox wired in."""
-        await run_ffmpeg(
-            argv,
-            duration=duration,
-            on_progress=self.report,
-            timeout=self.settings.task_timeout_seconds,
-            cancel=self.cancel,
-            cwd=self.workdir,
-            identity=self.identity,
-        )
-
-
-Handler = Callable[[TaskContext], Awaitable[list[Output]]]
 
 
 @dataclass
@@ -93,7 +60,7 @@ class _Lease:
 
 
 class Worker:
-    """Runs one family's handlers for messages on ``work.<family>.>``."""
+    """Runs one family's kinds: a pull loop per kind, one concurrency limit for the process."""
 
     def __init__(
         self,
@@ -103,29 +70,57 @@ class Worker:
         storage: Storage,
         settings: Settings,
         family: str,
-        handlers: dict[str, Handler],
+        kinds: tuple[Kind, ...],
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         self._bus = bus
         self._store = store
         self._storage = storage
         self._settings = settings
         self._family = family
-        self._handlers = handlers
+        self._kinds = {kind.name: kind for kind in kinds}
+        self._resources = resources or {}
         self._leases: dict[str, _Lease] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._sandbox = Sandbox(settings)
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._waiting_for_slot = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and process work until ``stop`` is set, then drain within the grace period."""
         await self._sandbox.check()
-        durable = f"{self._family}-workers"
+        await self._drop_family_consumer()
+        subs = [await self._subscribe(kind) for kind in self._kinds]
+        cancels = await self._bus.nc.subscribe(cancel_subject("*"), cb=self._on_cancel)
+        log.info("worker started", extra={"family": self._family, "kinds": sorted(self._kinds)})
+        loops = [asyncio.create_task(self._pull(sub, stop)) for sub in subs]
+        try:
+            await stop.wait()
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._drain()  # still listening for cancels meanwhile
+            await cancels.unsubscribe()
+            for sub in subs:
+                await sub.unsubscribe()
+
+    async def _drop_family_consumer(self) -> None:
+        """Delete the family-wide consumer of earlier versions (``<family>-workers`` on
+        ``work.<family>.>``): a work-queue stream refuses consumers whose filters overlap. Its
+        unacknowledged messages stay in the stream for the per-kind consumers."""
+        with contextlib.suppress(NatsError):
+            await self._bus.js.delete_consumer(WORK_STREAM, f"{self._family}-workers")
+
+    async def _subscribe(self, kind: str) -> Any:
+        durable = f"{self._family}-{kind}"
         # add_consumer creates the durable or updates its editable fields, so changed settings
         # (ack_wait, max_deliver) reach the server; pull_subscribe alone never updates one.
         await self._bus.js.add_consumer(
             WORK_STREAM,
             ConsumerConfig(
                 durable_name=durable,
-                filter_subject=f"work.{self._family}.>",
+                filter_subject=work_subject(self._family, kind),
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self._settings.ack_wait_seconds,
                 # One more delivery than attempts, so the last one can record the failure.
@@ -133,37 +128,41 @@ class Worker:
                 max_ack_pending=_MAX_ACK_PENDING,
             ),
         )
-        sub = await self._bus.js.pull_subscribe_bind(durable, stream=WORK_STREAM)
-        cancels = await self._bus.nc.subscribe(cancel_subject("*"), cb=self._on_cancel)
-        log.info("worker started", extra={"family": self._family})
-        try:
-            while not stop.is_set():
-                free = self._settings.worker_concurrency - len(self._running)
-                if free <= 0:
-                    stopping = asyncio.create_task(stop.wait())
-                    await asyncio.wait({*self._running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    stopping.cancel()
-                    continue
-                try:
-                    msgs = await sub.fetch(free, timeout=_FETCH_WAIT_S)
-                except TimeoutError:
-                    # nats.errors.TimeoutError or a bare asyncio one: nats.py raises either,
-                    # depending on where the long poll expired. Catching only the first once
-                    # silently ended this loop.
-                    continue
-                except NatsError as exc:
-                    # Reconnecting or a JetStream hiccup: keep the loop alive, retry shortly.
-                    log.warning("fetching work failed; retrying", extra={"error": repr(exc)})
-                    await asyncio.sleep(_FETCH_RETRY_S)
-                    continue
+        return await self._bus.js.pull_subscribe_bind(durable, stream=WORK_STREAM)
+
+    async def _pull(self, sub: Any, stop: asyncio.Event) -> None:
+        """One kind's loop: take a free slot, then long-poll for one message to run in it."""
+        while not stop.is_set():
+            self._waiting_for_slot += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self._waiting_for_slot -= 1
+            started = False
+            try:
+                wait = _FETCH_WAIT_CONTENDED_S if self._waiting_for_slot else _FETCH_WAIT_S
+                msgs = await sub.fetch(1, timeout=wait)
                 for msg in msgs:
                     job = asyncio.create_task(self._handle(msg))
                     self._running.add(job)
-                    job.add_done_callback(self._running.discard)
-        finally:
-            await self._drain()  # still listening for cancels meanwhile
-            await cancels.unsubscribe()
-            await sub.unsubscribe()
+                    job.add_done_callback(self._finished)
+                    started = True
+            except TimeoutError:
+                # nats.errors.TimeoutError or a bare asyncio one: nats.py raises either,
+                # depending on where the long poll expired. Catching only the first once
+                # silently ended this loop.
+                pass
+            except NatsError as exc:
+                # Reconnecting or a JetStream hiccup: keep the loop alive, retry shortly.
+                log.warning("fetching work failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(_FETCH_RETRY_S)
+            finally:
+                if not started:
+                    self._slots.release()
+
+    def _finished(self, job: asyncio.Task[None]) -> None:
+        self._running.discard(job)
+        self._slots.release()
 
     async def _drain(self) -> None:
         """Let in-flight tasks finish within the grace period; release the rest for redelivery."""
@@ -239,8 +238,8 @@ class Worker:
             # Every attempt died without recording an outcome (e.g. workers killed mid-task).
             await self._fail(key, f"the task was abandoned after {attempt - 1} attempts")
             return
-        handler = self._handlers.get(task.kind)
-        if handler is None:
+        kind = self._kinds.get(task.kind)
+        if kind is None:  # only if a message was published on another kind's subject
             raise InvalidRequest(f"this worker cannot run '{task.kind}' tasks")
 
         def start(t: tasks_pb2.Task) -> None:
@@ -255,7 +254,7 @@ class Worker:
         workdir = Path(tempfile.mkdtemp(prefix=f"{task.id}-", dir=self._settings.work_dir))
         try:
             with self._sandbox.lease(workdir) as identity:
-                await self._run_in(workdir, identity, key, task, handler, lease)
+                await self._run_in(workdir, identity, key, task, kind, lease)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -265,10 +264,10 @@ class Worker:
         identity: Identity | None,
         key: str,
         task: tasks_pb2.Task,
-        handler: Handler,
+        kind: Kind,
         lease: _Lease,
     ) -> None:
-        """Fetch, probe, run the handler and record the outputs, inside the task's work dir."""
+        """Fetch, probe, run the handler within its budget and record the outcome."""
         input_path = workdir / "input"
         await fetch_input(task.url, input_path, settings=self._settings, storage=self._storage)
         probed = await probe(input_path)
@@ -283,49 +282,54 @@ class Worker:
                 t.progress = 0
 
         await self._store.mutate(key, validated)
+        limit = budget(kind, self._settings)
         context = TaskContext(
             task=task,
-            options=options_json.struct_to_dict(task.options),
+            # The record holds the options as validated on create; reading them back through the
+            # same parser gives the handler its typed form.
+            options=kind.parse(options_json.struct_to_dict(task.options)),
             input_path=input_path,
             probe=probed,
             workdir=workdir,
             settings=self._settings,
             cancel=lease.cancel,
-            report=lambda pct: self._report(key, lease, pct),
+            progress=Progress(lambda pct: self._report(key, lease, pct)),
+            deadline=time.monotonic() + limit,
+            storage=self._storage,
             identity=identity,
+            resources=self._resources,
         )
-        outputs = await handler(context)
+        try:
+            async with asyncio.timeout(limit):
+                outcome = await kind.handler(context)
+        except TimeoutError:
+            raise InputError(f"processing took longer than the limit of {limit:g} seconds") from None
         if lease.cancel.is_set():
             raise Cancelled("the task was cancelled")
         await self._store.mutate(key, _set_status(status.FINISHING))
-        entries: list[tasks_pb2.FileEntry] = []
-        for output in outputs:
-            if lease.cancel.is_set():
-                await self._discard(entries)
-                raise Cancelled("the task was cancelled")
-            storage_key = f"{task.project}/{task.id}/{output.name}"
-            output.entry.filesize = await self._storage.put_file(storage_key, output.path)
-            output.entry.key = storage_key
-            entries.append(output.entry)
+        stored = await store_outputs(
+            self._storage,
+            f"{task.project}/{task.id}",
+            outcome.outputs,
+            cancel=lease.cancel,
+            concurrency=self._settings.upload_concurrency,
+        )
 
         def succeeded(t: tasks_pb2.Task) -> None:
             del t.outputs[:]
-            t.outputs.extend(entries)
+            t.outputs.extend(stored.entries)
+            if outcome.result is not None:
+                set_result(t, outcome.result)
             t.status = status.SUCCEEDED
             t.progress = 100
             t.finished_at = int(time.time())
 
         try:
             await self._store.mutate(key, succeeded)
-        except Conflict:
-            await self._discard(entries)  # cancelled while uploading: keep no orphans
+        except BaseException:
+            await asyncio.shield(discard(self._storage, stored.keys))  # e.g. cancelled meanwhile
             raise
-        log.info("task succeeded", extra={"task_id": task.id, "outputs": len(entries)})
-
-    async def _discard(self, entries: list[tasks_pb2.FileEntry]) -> None:
-        for entry in entries:
-            with contextlib.suppress(Exception):
-                await self._storage.delete(entry.key)
+        log.info("task succeeded", extra={"task_id": task.id, "outputs": len(stored.entries)})
 
     async def _report(self, key: str, lease: _Lease, pct: int) -> None:
         """Record progress (throttled), extend the lease, and notice a cancel made elsewhere."""

@@ -8,8 +8,8 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.core.auth import KeyRing
-from gateway.core.clients import Clients
 from gateway.versions import resolve_version
+from taskkit.clients import Clients
 from taskkit.config import Settings
 from taskkit.storage import Storage
 

@@ -14,7 +14,6 @@ from tests.support import Corpus, Origin
 
 MEDIA_KINDS = ("video", "image", "audio")
 UNAVAILABLE_KINDS = (
-    "adaptive_video",
     "subtitles",
     "chapters",
     "thumbnails",

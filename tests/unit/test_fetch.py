@@ -315,7 +315,7 @@ def test_policy_from_settings() -> None:
             "max_redirects": 2,
             "fetch_connect_timeout_seconds": 3.0,
             "fetch_read_timeout_seconds": 4.0,
-            "task_timeout_seconds": 50.0,
+            "fetch_total_timeout_seconds": 50.0,
         }
     )
     assert FetchPolicy.from_settings(settings) == FetchPolicy(

@@ -12,8 +12,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
+from media_service.family import FAMILY
 from media_service.servicer import MediaServicer
 from taskkit.config import Settings
+from taskkit.create import CreateHelper
 from taskkit.creator import TaskCreator
 from taskkit.grpc_errors import ERROR_KIND_KEY
 from taskkit.grpc_server import create_server, set_serving
@@ -34,7 +36,8 @@ async def channel(tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
 
         def register(server: grpc.aio.Server) -> None:
             creator = TaskCreator(bus=bus, store=store, family="media")
-            media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(creator), server)
+            helper = CreateHelper(creator, FAMILY.kinds)
+            media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(helper), server)
             tasks_pb2_grpc.add_TasksServicer_to_server(
                 TasksServicer(bus=bus, store=store, settings=settings), server
             )

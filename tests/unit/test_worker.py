@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from transmute.tasks.v1 import tasks_pb2
@@ -14,10 +16,12 @@ from taskkit import status
 from taskkit.config import Settings
 from taskkit.creator import TaskCreator
 from taskkit.errors import InputError, TransientError
+from taskkit.family import Kind, TaskContext
 from taskkit.jetstream import Bus
+from taskkit.outcome import Outcome, Output
 from taskkit.storage import FileStorage
 from taskkit.store import TaskStore
-from taskkit.worker import Output, TaskContext, Worker
+from taskkit.worker import Worker
 from tests.support import Corpus, Origin, build_corpus
 from tests.unit.nats_server import running_bus
 
@@ -37,6 +41,20 @@ def served(media: Corpus) -> AsyncIterator[Origin]:
 async def bus(tmp_path: Path) -> AsyncIterator[Bus]:
     async with running_bus(tmp_path / "nats") as connected:
         yield connected
+
+
+@dataclass(frozen=True)
+class EchoOptions:
+    """The test kind's options: how its handler should behave."""
+
+    behaviour: str = "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"behaviour": self.behaviour}
+
+
+def parse_echo(raw: Mapping[str, Any]) -> EchoOptions:
+    return EchoOptions(**raw)
 
 
 class Harness:
@@ -60,10 +78,10 @@ class Harness:
         self.seen_workdirs: list[Path] = []
         self.bus = bus
 
-    async def handler(self, ctx: TaskContext) -> list[Output]:
+    async def handler(self, ctx: TaskContext) -> Outcome:
         self.calls.append(ctx.task.id)
         self.seen_workdirs.append(ctx.workdir)
-        behaviour = ctx.options.get("behaviour")
+        behaviour = ctx.options.behaviour
         if behaviour == "transient":
             raise TransientError("the dependency is restarting")
         if behaviour == "bad":
@@ -71,12 +89,14 @@ class Harness:
         if behaviour == "slow":
             for pct in range(1, 100):
                 if ctx.cancel.is_set():
-                    return []
+                    return Outcome()
                 await ctx.report(pct)
                 await asyncio.sleep(0.05)
         out = ctx.workdir / "copy.bin"
         out.write_bytes(ctx.input_path.read_bytes())
-        return [Output(path=out, name="copy.bin", entry=tasks_pb2.FileEntry(kind="source", type="video/mp4"))]
+        return Outcome(
+            [Output(path=out, name="copy.bin", entry=tasks_pb2.FileEntry(kind="source", type="video/mp4"))]
+        )
 
     async def create(self, url: str, behaviour: str = "ok") -> str:
         task = await self.creator.create(
@@ -103,7 +123,7 @@ async def harness(bus: Bus, tmp_path: Path) -> AsyncIterator[Harness]:
         storage=h.storage,
         settings=h.settings,
         family="test",
-        handlers={"echo": h.handler},
+        kinds=(Kind("echo", parse_echo, h.handler),),
     )
     stop = asyncio.Event()
     job = asyncio.create_task(worker.run(stop))

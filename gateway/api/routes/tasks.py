@@ -15,12 +15,12 @@ from google.protobuf import struct_pb2
 from transmute.tasks.v1 import tasks_pb2
 
 from gateway.api.deps import ClientsDep, ProjectDep, SettingsDep, VersionDep
-from gateway.core.clients import metadata
 from gateway.kinds import KINDS
 from gateway.presenter import task_json
 from gateway.schemas import ErrorBody, TaskCreate, TaskOut
 from gateway.versions import V2025_08_20, page_window_a25, request_from_a25, task_to_a25
 from taskkit import options_json, status
+from taskkit.clients import metadata
 from taskkit.errors import InvalidRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])

@@ -1,5 +1,7 @@
-"""gRPC channels to the family services, one per configured address.
+"""gRPC clients of the family services, one channel per configured address, for the gateway and for
+a family calling another (tracks → intelligence).
 
+Every call carries the caller's project as ``transmute-project`` metadata (``metadata(project)``).
 Task reads and control (get, list, cancel, watch) go to the media service: every family server
 serves the shared Tasks API over the same records, and media is always deployed.
 """
