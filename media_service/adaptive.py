@@ -21,11 +21,11 @@ from media_service.geometry import Layout, compute_layout
 from media_service.handlers import output_name
 from media_service.ladder import MAX_TOP_HEIGHT, Rung, build_ladder
 from media_service.options import AdaptiveOptions, SubtitleSpec
-from media_service.quality import audio_bitrate
 from media_service.video_argv import check_start, expected_duration
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.outcome import Outcome, Output
+from taskkit.probe import ProbeResult
 
 HLS_MIME: Final = "application/vnd.apple.mpegurl"
 DASH_MIME: Final = "application/dash+xml"
@@ -33,11 +33,10 @@ _STEPS: Final = {"subtitles": 1.0, "encode": 18.0, "package": 1.0}
 _MIN_SIDE: Final = {"h264": 2, "h265": 16, "av1": 64}
 
 
-def top_layout(ctx: TaskContext) -> Layout | None:
+def top_layout(opts: AdaptiveOptions, probe: ProbeResult) -> Layout | None:
     """The top rung's picture: the options' size and fit, or the input's display size brought down
     to 1080 lines; None for an audio-only input. Never taller than the input."""
-    opts: AdaptiveOptions = ctx.options
-    video = ctx.probe.video
+    video = probe.video
     if video is None:
         return None
     source_w, source_h = video.display_width, video.display_height
@@ -54,12 +53,18 @@ def top_layout(ctx: TaskContext) -> Layout | None:
     return layout
 
 
-def ladder(ctx: TaskContext, layout: Layout | None) -> list[Rung]:
-    opts: AdaptiveOptions = ctx.options
+def plan(opts: AdaptiveOptions, probe: ProbeResult) -> tuple[Layout | None, list[Rung]]:
+    """The top rung's layout and the ladder for this input (pure); no rungs for audio only."""
+    if probe.is_image:
+        raise InputError("the input is a still image, not a video")
+    if probe.video is None and probe.audio is None:
+        raise InputError("the input has neither video nor audio")
+    check_start(opts.clip()[0], probe)
+    layout = top_layout(opts, probe)
     if layout is None:
         if opts.renditions:
             raise InputError("options.renditions needs a video input, but the input has only audio")
-        return []
+        return None, []
     rungs = build_ladder(
         layout.width, layout.height, quality=opts.quality, codec=opts.codec, explicit=opts.renditions
     )
@@ -69,7 +74,7 @@ def ladder(ctx: TaskContext, layout: Layout | None) -> list[Rung]:
             f"the smallest rendition would be {smallest} pixels on a side, but {opts.codec} needs at "
             f"least {_MIN_SIDE[opts.codec]}"
         )
-    return rungs
+    return layout, rungs
 
 
 async def _subtitle_tracks(ctx: TaskContext, out_dir: Path) -> tuple[packaging.SubtitleRendition, ...]:
@@ -166,14 +171,7 @@ def write_package(
 
 async def handle(ctx: TaskContext) -> Outcome:
     opts: AdaptiveOptions = ctx.options
-    if ctx.probe.is_image:
-        raise InputError("the input is a still image, not a video")
-    if ctx.probe.video is None and ctx.probe.audio is None:
-        raise InputError("the input has neither video nor audio")
-    start, _ = opts.clip()
-    check_start(start, ctx.probe)
-    layout = top_layout(ctx)
-    rungs = ladder(ctx, layout)
+    layout, rungs = plan(opts, ctx.probe)
     ctx.progress.plan(_STEPS)
     out_dir = ctx.output_dir("package")
     tracks = await _subtitle_tracks(ctx, out_dir)
@@ -184,7 +182,6 @@ async def handle(ctx: TaskContext) -> Outcome:
         ctx.probe,
         rungs,
         layout,
-        audio_bitrate=audio_bitrate("aac", opts.quality),
         ffmpeg=ctx.settings.ffmpeg_path,
     )
     await ctx.ffmpeg(argv, duration=expected_duration(opts, ctx.probe), step="encode")

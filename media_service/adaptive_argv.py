@@ -22,6 +22,7 @@ from typing import Final
 from media_service.geometry import Layout, ffmpeg_filters
 from media_service.ladder import Rung
 from media_service.options import AdaptiveOptions
+from media_service.quality import audio_bitrate
 from media_service.video_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
@@ -93,7 +94,6 @@ def build_adaptive_argv(
     rungs: list[Rung],
     layout: Layout | None,
     *,
-    audio_bitrate: int,
     ffmpeg: str = "ffmpeg",
 ) -> list[str]:
     """The argv that writes the whole package's segments and ``manifest.mpd`` into ``out_dir``.
@@ -122,7 +122,7 @@ def build_adaptive_argv(
             ]  # fmt: skip
         sets.append("id=0,streams=v")
     if probe.audio is not None:
-        argv += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(audio_bitrate)]
+        argv += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(audio_bitrate("aac", opts.quality))]
         argv += ["-ac", str(AUDIO_CHANNELS), "-ar", str(AUDIO_RATE)]
         sets.append(f"id={len(sets)},streams=a")
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
