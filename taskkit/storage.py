@@ -64,7 +64,15 @@ class FileStorage:
     async def put_file(self, key: str, src: Path) -> int:
         final = self._path(key)
         staging = self._staging(final)
-        await asyncio.to_thread(shutil.copyfile, src, staging)
+        copy = asyncio.ensure_future(asyncio.to_thread(shutil.copyfile, src, staging))
+        try:
+            await asyncio.shield(copy)
+        except BaseException:
+            # A cancelled await leaves the copying thread running: wait for it, then remove what
+            # it wrote, so a cancelled upload leaves no staging file behind.
+            await asyncio.gather(copy, return_exceptions=True)
+            staging.unlink(missing_ok=True)
+            raise
         os.replace(staging, final)
         return final.stat().st_size
 
