@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from mpegdash.parser import MPEGDASHParser
+from tests.support.playlists import Variant, check_master, check_media
 
 from stack import Stack
 from taskkit import signing
 from tests.conftest import create, run_all, wait_done
 from tests.support import Corpus, Origin
 from tests.support.corpus import FFMPEG, FFPROBE
-from tests.support.playlists import Variant, check_master, check_media
 
 FPS = 25
 HD_SECONDS = 8
