@@ -193,7 +193,7 @@ def _object_list(field: str, value: Any, limit: int) -> list[Mapping[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
         raise _fail(field, "a list of objects", value)
     if not 1 <= len(value) <= limit:
-        raise _fail(field, f"a list of 1 to {limit} objects", f"{len(value)} items")
+        raise InvalidRequest(f"options.{field} must be a list of 1 to {limit} objects (got {len(value)}).")
     return value
 
 

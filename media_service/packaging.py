@@ -148,8 +148,9 @@ def measure(rep: Representation, sizes: Mapping[str, int]) -> Measured:
 
 
 def media_playlist(init: str, segments: tuple[tuple[str, float], ...]) -> str:
-    """An fMP4 VOD media playlist; the target duration is the longest segment rounded up."""
-    target = max(1, math.ceil(max((seconds for _, seconds in segments), default=1.0) - 1e-6))
+    """An fMP4 VOD media playlist; the target duration is the longest segment rounded to the nearest
+    integer (RFC 8216 §4.3.3.1), so an AAC segment 5 ms over 2 s does not make the target 3."""
+    target = max(1, math.floor(max((seconds for _, seconds in segments), default=1.0) + 0.5))
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{HLS_VERSION}",
