@@ -25,7 +25,7 @@ HTTP_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.PERMISSION_DENIED: (403, "permission_denied"),
     grpc.StatusCode.UNAUTHENTICATED: (401, "token_invalid"),
     grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limited"),
-    grpc.StatusCode.FAILED_PRECONDITION: (400, "failed_precondition"),
+    grpc.StatusCode.FAILED_PRECONDITION: (422, "idempotency_key_reused"),  # the only precondition we check
     grpc.StatusCode.ABORTED: (409, "conflict"),
     grpc.StatusCode.OUT_OF_RANGE: (400, "request_invalid"),
     grpc.StatusCode.UNIMPLEMENTED: (501, "kind_unavailable"),
@@ -37,8 +37,13 @@ HTTP_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
 _HIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 
 
+RETRY_AFTER_S = 1  # what a 503 asks clients to wait: services and NATS restart in seconds
+
+
 def error_body(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"kind": kind, "message": message}, status_code=status)
+    """``{kind, message}``; a 503 also says when to try again (``Retry-After``)."""
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse({"kind": kind, "message": message}, status_code=status, headers=headers)
 
 
 def from_domain(exc: errors.TransmuteError) -> JSONResponse:
@@ -46,15 +51,20 @@ def from_domain(exc: errors.TransmuteError) -> JSONResponse:
     return error_body(http_status, exc.kind, exc.message)
 
 
-def from_rpc(exc: grpc.aio.AioRpcError) -> JSONResponse:
+def describe_rpc_error(exc: grpc.aio.AioRpcError) -> tuple[int, str, str]:
+    """(HTTP status, kind, message) of a failed call, for a response or an SSE ``error`` event."""
     code = exc.code()
     http_status, kind = HTTP_STATUS.get(code, (500, "internal_error"))
     sent_kind = next((str(v) for k, v in exc.trailing_metadata() or () if k == ERROR_KIND_KEY), None)
     if sent_kind is None and code == grpc.StatusCode.UNAVAILABLE:
         # Not raised by our code: the channel could not reach the service at all.
-        return error_body(503, kind, "A backing service is unavailable; try again shortly.")
+        return 503, kind, "A backing service is unavailable; try again shortly."
     message = "An internal error occurred." if code in _HIDDEN else (exc.details() or "")
-    return error_body(http_status, sent_kind or kind, message)
+    return http_status, sent_kind or kind, message
+
+
+def from_rpc(exc: grpc.aio.AioRpcError) -> JSONResponse:
+    return error_body(*describe_rpc_error(exc))
 
 
 def _field(loc: tuple) -> str:

@@ -30,7 +30,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None  # a single dev key for project "default"
     api_keys_file: Path | None = None  # JSON {"<key>": "<project>", ...}
     max_body_bytes: int = 1_048_576
-    request_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 10.0  # a whole API call, retries of an unavailable service included
+
+    # The create path
+    sweep_after_seconds: float = 10.0  # a create unfinished this long is finished by the sweeper
+    sweep_interval_seconds: float = 5.0
 
     # Storage and signed links
     storage_backend: str = "file"

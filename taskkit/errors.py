@@ -38,6 +38,12 @@ class Conflict(TransmuteError):
     kind = "task_terminal"
 
 
+class IdempotencyKeyReused(TransmuteError):
+    """An ``Idempotency-Key`` came back with a different request than the one it was first used for."""
+
+    kind = "idempotency_key_reused"
+
+
 class Unauthenticated(TransmuteError):
     kind = "token_invalid"
 

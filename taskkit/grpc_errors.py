@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from nats.errors import Error as NatsError
 
 from taskkit import errors
 
@@ -23,6 +24,7 @@ _CODES: list[tuple[type[errors.TransmuteError], grpc.StatusCode]] = [
     (errors.InputError, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Conflict, grpc.StatusCode.ABORTED),
+    (errors.IdempotencyKeyReused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
@@ -43,8 +45,16 @@ async def _abort(context: grpc.aio.ServicerContext, error: errors.TransmuteError
     await context.abort(status_code(error), error.message, ((ERROR_KIND_KEY, error.kind),))
 
 
+def _store_down(exc: NatsError) -> errors.Unavailable:
+    """NATS unreachable, restarting or timing out: records and queues are there, just not now.
+    Callers get UNAVAILABLE (HTTP 503 with Retry-After), which they may retry, never INTERNAL."""
+    log.warning("nats unavailable during a call", extra={"error": repr(exc)})
+    return errors.Unavailable("The task store is unavailable; try again shortly.")
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a raised TransmuteError into its status code; anything else becomes INTERNAL."""
+    """Turns a raised TransmuteError into its status code and a NATS fault into UNAVAILABLE;
+    anything else becomes INTERNAL."""
 
     async def intercept_service(
         self,
@@ -62,6 +72,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     return await unary(request, context)
                 except errors.TransmuteError as exc:
                     await _abort(context, exc)
+                except NatsError as exc:
+                    await _abort(context, _store_down(exc))
 
             return handler._replace(unary_unary=unary_unary)  # type: ignore[attr-defined]
         if handler.unary_stream is not None:
@@ -73,6 +85,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                         yield item
                 except errors.TransmuteError as exc:
                     await _abort(context, exc)
+                except NatsError as exc:
+                    await _abort(context, _store_down(exc))
 
             return handler._replace(unary_stream=unary_stream)  # type: ignore[attr-defined]
         return handler

@@ -5,6 +5,10 @@
 - Stream ``WORK`` (work-queue retention), subjects ``work.<family>.<kind>``; the message body is
   the task's key (a claim check, never media bytes) and ``Nats-Msg-Id`` is the task id.
 - Stream ``EVENTS`` (limits retention, 7 days or 4 GiB), subjects ``tasks.events.<task_id>``.
+- Stream ``OUTBOX`` (limits retention), subjects ``outbox.<family>.<kind>``: one entry per create
+  that may not have been queued yet (``taskkit.outbox``), deleted once it is.
+- KV bucket ``idempotency`` (TTL 24 h): ``<project>.<sha256 of the key>`` → the task id a client's
+  ``Idempotency-Key`` stands for (``taskkit.idempotency``).
 - Core subject ``tasks.cancel.<task_id>``: tells the worker running a task to stop it.
 """
 
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 TASKS_BUCKET = "tasks"
 WORK_STREAM = "WORK"
 EVENTS_STREAM = "EVENTS"
+OUTBOX_STREAM = "OUTBOX"
+IDEMPOTENCY_BUCKET = "idempotency"
+IDEMPOTENCY_TTL_S = 24 * 3600.0
 EVENTS_MAX_AGE_S = 7 * 24 * 3600.0
 EVENTS_MAX_BYTES = 4 * 1024**3  # oldest events go first; watchers fall back to the record
 DEDUP_WINDOW_S = 120.0
@@ -39,6 +46,10 @@ _CONNECT_TIMEOUT_S = 5.0
 
 def work_subject(family: str, kind: str) -> str:
     return f"work.{family}.{kind}"
+
+
+def outbox_subject(family: str, kind: str) -> str:
+    return f"outbox.{family}.{kind}"
 
 
 def event_subject(task_id: str) -> str:
@@ -51,11 +62,12 @@ def cancel_subject(task_id: str) -> str:
 
 @dataclass
 class Bus:
-    """A connected client with the JetStream context and the task bucket."""
+    """A connected client with the JetStream context, the task bucket and the idempotency bucket."""
 
     nc: NATS
     js: JetStreamContext
     kv: KeyValue
+    keys: KeyValue
 
     async def close(self) -> None:
         """Flush pending publishes and close (drain would also stop subscriptions mid-task)."""
@@ -71,8 +83,9 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def ensure_layout(js: JetStreamContext) -> KeyValue:
-    """Create the bucket and streams if missing; safe to call from every process at start-up."""
+async def ensure_layout(js: JetStreamContext) -> tuple[KeyValue, KeyValue]:
+    """Create the buckets and streams if missing; safe to call from every process at start-up.
+    Returns the task bucket and the idempotency bucket."""
     await _ensure_stream(
         js,
         StreamConfig(
@@ -95,7 +108,22 @@ async def ensure_layout(js: JetStreamContext) -> KeyValue:
             discard=DiscardPolicy.OLD,
         ),
     )
-    return await js.create_key_value(KeyValueConfig(bucket=TASKS_BUCKET, history=1, storage=StorageType.FILE))
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=OUTBOX_STREAM,
+            subjects=["outbox.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+        ),
+    )
+    tasks = await js.create_key_value(
+        KeyValueConfig(bucket=TASKS_BUCKET, history=1, storage=StorageType.FILE)
+    )
+    keys = await js.create_key_value(
+        KeyValueConfig(bucket=IDEMPOTENCY_BUCKET, history=1, ttl=IDEMPOTENCY_TTL_S, storage=StorageType.FILE)
+    )
+    return tasks, keys
 
 
 async def connect(url: str, *, name: str) -> Bus:
@@ -108,6 +136,6 @@ async def connect(url: str, *, name: str) -> Bus:
         reconnect_time_wait=1,
     )
     js = nc.jetstream(timeout=_CONNECT_TIMEOUT_S)
-    kv = await ensure_layout(js)
+    kv, keys = await ensure_layout(js)
     log.info("connected to nats", extra={"nats_url": url.split("@")[-1], "client": name})
-    return Bus(nc=nc, js=js, kv=kv)
+    return Bus(nc=nc, js=js, kv=kv, keys=keys)

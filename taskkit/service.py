@@ -1,6 +1,7 @@
 """Running a family service: one process, roles ``api`` (gRPC), ``worker`` or ``all``.
 
-Start-up: the gRPC server starts NOT_SERVING; the worker's per-process resources (models, clients)
+Start-up: the gRPC server starts NOT_SERVING (with the create path's sweeper beside it in
+``api``/``all``, ``taskkit.outbox``); the worker's per-process resources (models, clients)
 are opened; only then does health say SERVING and the worker start pulling (kserve's rule: a model
 is loaded before the server says it is ready).
 
@@ -30,6 +31,7 @@ from taskkit.creator import TaskCreator
 from taskkit.family import Family
 from taskkit.grpc_server import create_server, set_serving
 from taskkit.jetstream import Bus, connect
+from taskkit.outbox import Sweeper
 from taskkit.storage import Storage, open_storage
 from taskkit.store import TaskStore
 from taskkit.tasks_servicer import TasksServicer
@@ -84,6 +86,14 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             await server.start()
             await set_serving(health, names, False)
             log.info("grpc started", extra={"family": family.name, "port": port})
+            sweeper = Sweeper(
+                bus=runtime.bus,
+                store=runtime.store,
+                family=family.name,
+                after_s=settings.sweep_after_seconds,
+                interval_s=settings.sweep_interval_seconds,
+            )
+            jobs.append(asyncio.create_task(sweeper.run(stop)))
         opened: dict[str, Any] = {}
         if settings.role in ("worker", "all"):
             for name, factory in family.resources.items():

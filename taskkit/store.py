@@ -199,25 +199,36 @@ class TaskStore:
         info = await self._bus.js.stream_info(f"KV_{TASKS_BUCKET}", subjects_filter=f"{prefix}>")
         return [subject[len(prefix) :] for subject in (info.state.subjects or {})]
 
-    async def watch(self, project: str, task_id: str) -> AsyncIterator[tasks_pb2.TaskEvent]:
-        """Every event of a task from its creation, ending after a terminal status.
+    async def watch(
+        self, project: str, task_id: str, *, after: int = 0
+    ) -> AsyncIterator[tasks_pb2.TaskEvent]:
+        """Every event of a task from its creation (or after revision ``after``), ending after a
+        terminal status.
 
         Replays the EVENTS stream through an ordered consumer. If events have aged out of the
-        stream, the record is re-read while idle so a finished task still ends the stream.
+        stream, the record is re-read while idle so a finished task still ends the stream. A
+        resumed watch starts with the record itself when it is newer than ``after``: events are
+        best effort, the record is not, so a reconnecting client never misses the latest state.
         """
-        current = await self.get(project, task_id)
+        current, revision = await self._read(record_key(project, task_id))
         sub = await self._bus.js.subscribe(
             event_subject(task_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
         )
-        seen = 0
+        seen = after
         try:
+            if after:
+                if revision > after:
+                    seen = revision
+                    yield _event(current, created=False, revision=revision)
+                if status.is_terminal(current.status):
+                    return
             while True:
                 try:
                     msg = await sub.next_msg(timeout=_WATCH_POLL_S)
                 except (TimeoutError, NatsTimeoutError):
-                    current = await self.get(project, task_id)
+                    current, revision = await self._read(record_key(project, task_id))
                     if status.is_terminal(current.status):
-                        yield _event(current, created=False, revision=seen + 1)
+                        yield _event(current, created=False, revision=max(revision, seen + 1))
                         return
                     continue
                 event = tasks_pb2.TaskEvent()

@@ -104,6 +104,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     async def WatchTask(
         self, request: tasks_pb2.WatchTaskRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tasks_pb2.TaskEvent]:
-        async for event in self._store.watch(project_of(context), request.id):
+        after = request.after_revision if request.HasField("after_revision") else 0
+        async for event in self._store.watch(project_of(context), request.id, after=after):
             event.task.CopyFrom(present(event.task, self._settings))
             yield event

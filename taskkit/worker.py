@@ -234,6 +234,10 @@ class Worker:
         task = await self._store.get_by_key(key)
         if status.is_terminal(task.status):
             return
+        if attempt == 1 and task.status not in (status.WAITING, status.QUEUED):
+            # A first delivery of a task some delivery already claimed: a second publication (the
+            # sweeper re-queued it after the stream's duplicate window). The claimed copy decides.
+            return
         if attempt > self._settings.max_deliver:
             # Every attempt died without recording an outcome (e.g. workers killed mid-task).
             await self._fail(key, f"the task was abandoned after {attempt - 1} attempts")

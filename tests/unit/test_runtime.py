@@ -220,7 +220,7 @@ async def test_a_handlers_typed_result_lands_in_the_task_result(bus: Bus, tmp_pa
         created = await TaskCreator(bus=bus, store=store, family="rt").create(
             project=PROJECT, kind="judge", spec=tasks_pb2.TaskSpec(url=url), options={}
         )
-        task = await wait_for(store, created.id)
+        task = await wait_for(store, created.task.id)
     assert task.status == status.SUCCEEDED, task.error
     assert task.WhichOneof("result") == "nsfw"
     assert task.nsfw.nudity and list(task.nsfw.categories) == ["x"]
@@ -260,7 +260,7 @@ async def test_a_handler_over_its_budget_fails_the_task_promptly(bus: Bus, tmp_p
         created = await TaskCreator(bus=bus, store=store, family="rt").create(
             project=PROJECT, kind="slow", spec=tasks_pb2.TaskSpec(url=url), options={}
         )
-        task = await wait_for(store, created.id)
+        task = await wait_for(store, created.task.id)
         took = time.monotonic() - started
     assert task.status == status.FAILED
     assert task.error == "processing took longer than the limit of 0.5 seconds"
@@ -303,14 +303,14 @@ async def test_a_kind_no_worker_runs_stays_queued_until_one_does(bus: Bus, tmp_p
         alpha = await creator.create(
             project=PROJECT, kind="alpha", spec=tasks_pb2.TaskSpec(url=url), options={}
         )
-        assert (await wait_for(store, alpha.id)).status == status.SUCCEEDED
+        assert (await wait_for(store, alpha.task.id)).status == status.SUCCEEDED
         await asyncio.sleep(1.5)
-        waiting = await store.get(PROJECT, beta.id)
+        waiting = await store.get(PROJECT, beta.task.id)
     assert waiting.status == status.QUEUED and waiting.attempts == 0 and not waiting.HasField("started_at")
     assert ran == ["alpha"]
 
     async with running_worker(bus, settings, family, family.selected(Settings(kinds="beta"))):
-        done = await wait_for(store, beta.id)
+        done = await wait_for(store, beta.task.id)
     assert done.status == status.SUCCEEDED and done.attempts == 1
     assert ran == ["alpha", "beta"]
 
@@ -400,7 +400,7 @@ async def test_serve_opens_resources_before_serving_and_closes_them_on_stop(bus:
                 project=PROJECT, kind="use", spec=tasks_pb2.TaskSpec(url=url), options={}
             )
             await asyncio.sleep(0.5)
-            assert (await store.get(PROJECT, created.id)).status == status.QUEUED and seen == []
+            assert (await store.get(PROJECT, created.task.id)).status == status.QUEUED and seen == []
             assert await health_of(channel, "") == not_serving
 
             model.release.set()
@@ -416,7 +416,7 @@ async def test_serve_opens_resources_before_serving_and_closes_them_on_stop(bus:
             deadline = time.monotonic() + 10
             while True:
                 task = await tasks.GetTask(
-                    tasks_pb2.GetTaskRequest(id=created.id), metadata=((PROJECT_KEY, PROJECT),), timeout=2
+                    tasks_pb2.GetTaskRequest(id=created.task.id), metadata=((PROJECT_KEY, PROJECT),), timeout=2
                 )
                 if status.is_terminal(task.status) or time.monotonic() > deadline:
                     break

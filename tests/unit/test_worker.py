@@ -99,10 +99,10 @@ class Harness:
         )
 
     async def create(self, url: str, behaviour: str = "ok") -> str:
-        task = await self.creator.create(
+        created = await self.creator.create(
             project="p", kind="echo", spec=tasks_pb2.TaskSpec(url=url), options={"behaviour": behaviour}
         )
-        return task.id
+        return created.task.id
 
     async def finished(self, task_id: str, timeout: float = 20.0) -> tasks_pb2.Task:
         deadline = time.monotonic() + timeout

@@ -9,24 +9,26 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import grpc
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from google.protobuf import struct_pb2
 from transmute.tasks.v1 import tasks_pb2
 
+from gateway import retry
 from gateway.api.deps import ClientsDep, ProjectDep, SettingsDep, VersionDep
+from gateway.errors import describe_rpc_error
 from gateway.kinds import KINDS
 from gateway.presenter import task_json
 from gateway.schemas import ErrorBody, TaskCreate, TaskOut
 from gateway.versions import V2025_08_20, page_window_a25, request_from_a25, task_to_a25
-from taskkit import options_json, status
+from taskkit import ids, options_json, request_ids, status
 from taskkit.clients import metadata
 from taskkit.errors import InvalidRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 501, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 501, 503)
 }
 _SPEC_FIELDS = ("filename", "folder", "ref", "webhook_url")
 _KEEPALIVE_S = 15.0
@@ -89,9 +91,22 @@ _LIST_HEADERS = {
 
 @router.post("", status_code=201, response_model=TaskOut, responses=_ERRORS)
 async def create_task(
-    payload: TaskCreate, project: ProjectDep, clients: ClientsDep, settings: SettingsDep, version: VersionDep
+    payload: TaskCreate,
+    project: ProjectDep,
+    clients: ClientsDep,
+    settings: SettingsDep,
+    version: VersionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="the same key and body within 24 h return the original task"),
+    ] = None,
 ) -> JSONResponse:
-    """Create a task: ``{url, kind, options}`` → 201 with the task in status ``waiting``."""
+    """Create a task: ``{url, kind, options}`` → 201 with the task in status ``waiting``.
+
+    With ``Idempotency-Key``, a repeat of the request returns the original task (with
+    ``Idempotent-Replayed: true``) and the key with another body is 422 ``idempotency_key_reused``.
+    Without one, retries inside the gateway still create one task (a task id per HTTP request).
+    """
     body = request_from_a25(payload.model_dump(exclude_unset=True))
     if body.get("file_id") is not None:
         raise InvalidRequest(
@@ -104,10 +119,15 @@ async def create_task(
     options = options_json.from_api(body.get("options"), route.options)
     stub = clients.family(route.family, kind)
     request = route.request(spec=_spec(body), options=options)
-    task = await getattr(stub, route.rpc)(
-        request, metadata=metadata(project), timeout=settings.request_timeout_seconds
+    meta = [*metadata(project), (request_ids.TASK_ID_KEY, ids.task_id())]
+    if idempotency_key is not None:
+        meta.append((request_ids.IDEMPOTENCY_KEY, request_ids.check_idempotency_key(idempotency_key)))
+    task, trailing = await retry.call(
+        getattr(stub, route.rpc), request, metadata=meta, timeout_s=settings.request_timeout_seconds
     )
-    return JSONResponse(_shape(task, version), status_code=201)
+    replayed = idempotency_key is not None and (request_ids.REPLAYED_KEY, "true") in trailing
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(_shape(task, version), status_code=201, headers=headers)
 
 
 @router.get(
@@ -151,8 +171,8 @@ async def list_tasks(
     for name, cursor in (("after", after), ("before", before), ("run_id", run_id)):
         if cursor is not None:
             setattr(query, name, cursor)
-    result = await clients.tasks.ListTasks(
-        query, metadata=metadata(project), timeout=settings.request_timeout_seconds
+    result, _ = await retry.call(
+        clients.tasks.ListTasks, query, metadata=metadata(project), timeout_s=settings.request_timeout_seconds
     )
     headers = {"Has-More": "true" if result.has_more else "false", "Limit": str(query.limit)}
     headers.update(_links(request, settings.base_url, result, page if version == V2025_08_20 else None))
@@ -163,10 +183,11 @@ async def list_tasks(
 async def get_task(
     task_id: str, project: ProjectDep, clients: ClientsDep, settings: SettingsDep, version: VersionDep
 ) -> JSONResponse:
-    task = await clients.tasks.GetTask(
+    task, _ = await retry.call(
+        clients.tasks.GetTask,
         tasks_pb2.GetTaskRequest(id=task_id),
         metadata=metadata(project),
-        timeout=settings.request_timeout_seconds,
+        timeout_s=settings.request_timeout_seconds,
     )
     return JSONResponse(_shape(task, version))
 
@@ -189,13 +210,24 @@ async def cancel_task(
     responses={200: {"content": {"text/event-stream": {}}, "description": "one event per change"}, **_ERRORS},
 )
 async def task_events(
-    task_id: str, project: ProjectDep, clients: ClientsDep, settings: SettingsDep, version: VersionDep
+    task_id: str,
+    project: ProjectDep,
+    clients: ClientsDep,
+    version: VersionDep,
+    last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: every change of the task (``task.created``, ``task.updated``,
-    ``task.succeeded``, ``task.failed``), ``data`` = the task; closes after a terminal status."""
+    ``task.succeeded``, ``task.failed``), ``data`` = the task; closes after a terminal status.
+
+    Each event's ``id`` is the record's revision. A reconnect with ``Last-Event-ID`` gets the
+    task's current state if it changed since, then what follows. If the backend goes away, the
+    stream ends with an ``error`` event ``{kind, message}``; reconnecting resumes."""
+    watch = tasks_pb2.WatchTaskRequest(id=task_id)
+    if last_event_id is not None and last_event_id.isdigit():
+        watch.after_revision = int(last_event_id)
     # No deadline: a task may wait and run for a long time; the stream ends with the task, or when
     # the client goes away (the generator's finally cancels the call).
-    call = clients.tasks.WatchTask(tasks_pb2.WatchTaskRequest(id=task_id), metadata=metadata(project))
+    call = clients.tasks.WatchTask(watch, metadata=metadata(project))
     first = await call.read()  # surfaces 404 etc. before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
@@ -204,13 +236,16 @@ async def task_events(
         try:
             while event is not grpc.aio.EOF:
                 data = json.dumps(_shape(event.task, version))
-                yield f"id: {event.id}\nevent: {event.topic}\ndata: {data}\n\n".encode()
+                yield f"id: {event.revision}\nevent: {event.topic}\ndata: {data}\n\n".encode()
                 pending = asyncio.ensure_future(call.read())
                 while not (await asyncio.wait({pending}, timeout=_KEEPALIVE_S))[0]:
                     yield b": keep-alive\n\n"  # idle proxies must not cut a long wait
                 event = pending.result()
-        except grpc.aio.AioRpcError:
-            return  # the service went away mid-stream: end it; EventSource clients reconnect
+        except grpc.aio.AioRpcError as exc:
+            # The service or NATS went away mid-stream: say so, then end; clients reconnect with
+            # Last-Event-ID and miss nothing.
+            _, kind, message = describe_rpc_error(exc)
+            yield f"event: error\ndata: {json.dumps({'kind': kind, 'message': message})}\n\n".encode()
         finally:
             if pending is not None:
                 pending.cancel()
