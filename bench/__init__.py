@@ -35,7 +35,9 @@ def emit(line: str = "") -> None:
 
 
 @contextmanager
-def running_stack(root: Path, env: dict[str, str] | None = None) -> Iterator[Stack]:
+def running_stack(
+    root: Path, env: dict[str, str] | None = None, *, media_role: str = "all"
+) -> Iterator[Stack]:
     """A started stack (nats-server, media_service, gateway) under ``root``; stopped on exit.
 
     Private origin URLs are allowed (the benches serve their inputs from 127.0.0.1); every other
@@ -46,6 +48,7 @@ def running_stack(root: Path, env: dict[str, str] | None = None) -> Iterator[Sta
         api_key="ittybit_bench_" + secrets.token_hex(8),
         signing_secret=secrets.token_urlsafe(32),
         env=dict(env or {}),
+        media_role=media_role,
     )
     stack = Stack(config)
     try:

@@ -69,6 +69,7 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, tuple[list[str], int | None]] = {}  # how each process was started
         self._workers = 0
 
     @property
@@ -98,7 +99,8 @@ class Stack:
         env.update(c.env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], port: int | None = None) -> subprocess.Popen[bytes]:
+        self._argv[name] = (argv, port)
         logs = self.config.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as log:
@@ -106,21 +108,21 @@ class Stack:
                 argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.procs[name] = proc
+        if port is not None:
+            wait_port(port, proc, name)
         return proc
 
     def start(self) -> Stack:
         c = self.config
         store = c.root / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        nats = self._spawn(
+        self._spawn(
             "nats",
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(c.nats_port), "-sd", str(store)],
+            c.nats_port,
         )
-        wait_port(c.nats_port, nats, "nats-server")
-        media = self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role])
-        wait_port(c.grpc_port, media, "media_service")
-        gateway = self._spawn("gateway", [sys.executable, "-m", "gateway"])
-        wait_port(c.http_port, gateway, "gateway")
+        self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role], c.grpc_port)
+        self._spawn("gateway", [sys.executable, "-m", "gateway"], c.http_port)
         httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
         return self
 
@@ -130,6 +132,20 @@ class Stack:
         return self._spawn(
             f"media-worker-{self._workers}", [sys.executable, "-m", "media_service", "--role", "worker"]
         )
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal one process's whole group (as a host or container dying would) and reap it."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=_STOP_TIMEOUT_S)
+
+    def restart(self, name: str, sig: signal.Signals = signal.SIGTERM, *, down_s: float = 0.0) -> None:
+        """Stop one process with ``sig``, leave it down ``down_s``, start it again as it was."""
+        self.kill(name, sig)
+        time.sleep(down_s)
+        argv, port = self._argv[name]
+        self._spawn(name, argv, port)
 
     def log_text(self, name: str) -> str:
         path = self.config.root / "logs" / f"{name}.log"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.errors import Error as NatsError
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import status
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _PUBLISH_TIMEOUT_S = 5.0
 _MAX_PER_PASS = 1000
+_NO_MESSAGE = 10057  # JetStream's err_code for deleting a message that is already gone
 
 
 def queued(task: tasks_pb2.Task) -> None:
@@ -66,8 +67,11 @@ class Outbox:
 
     async def clear(self, seq: int) -> None:
         """Drop an entry; another process may have dropped it first."""
-        with contextlib.suppress(NotFoundError):
+        try:
             await self._bus.js.delete_msg(OUTBOX_STREAM, seq)
+        except APIError as exc:
+            if exc.err_code != _NO_MESSAGE:
+                raise
 
 
 @dataclass(frozen=True)

@@ -416,7 +416,9 @@ async def test_serve_opens_resources_before_serving_and_closes_them_on_stop(bus:
             deadline = time.monotonic() + 10
             while True:
                 task = await tasks.GetTask(
-                    tasks_pb2.GetTaskRequest(id=created.task.id), metadata=((PROJECT_KEY, PROJECT),), timeout=2
+                    tasks_pb2.GetTaskRequest(id=created.task.id),
+                    metadata=((PROJECT_KEY, PROJECT),),
+                    timeout=2,
                 )
                 if status.is_terminal(task.status) or time.monotonic() > deadline:
                     break

@@ -17,10 +17,10 @@ from taskkit.config import Settings
 from taskkit.creator import TaskCreator
 from taskkit.errors import InputError, TransientError
 from taskkit.family import Kind, TaskContext
-from taskkit.jetstream import Bus
+from taskkit.jetstream import Bus, work_subject
 from taskkit.outcome import Outcome, Output
 from taskkit.storage import FileStorage
-from taskkit.store import TaskStore
+from taskkit.store import TaskStore, record_key
 from taskkit.worker import Worker
 from tests.support import Corpus, Origin, build_corpus
 from tests.unit.nats_server import running_bus
@@ -229,3 +229,19 @@ async def test_cancel_stops_a_download_in_progress(harness: Harness, served: Ori
     assert harness.calls == []  # the handler never ran
     assert not any(work_dir.iterdir())  # the partial download and the temp dir are gone
     assert (await harness.store.get("p", task_id)).status == status.CANCELLED
+
+
+async def test_a_second_publication_of_a_claimed_task_is_not_run_again(
+    harness: Harness, served: Origin, media: Corpus
+) -> None:
+    """After the stream's duplicate window a sweeper can publish a task's work again; the record,
+    already claimed by the first delivery, makes the worker skip the copy."""
+    task_id = await harness.create(served.url(media.clip_av.name), "slow")
+    deadline = time.monotonic() + 10
+    while harness.calls != [task_id] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await harness.bus.js.publish(
+        work_subject("test", "echo"), record_key("p", task_id).encode(), headers={"Nats-Msg-Id": "again"}
+    )
+    task = await harness.finished(task_id, timeout=30)
+    assert task.status == status.SUCCEEDED and harness.calls == [task_id]
