@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 from stack import Stack, StackConfig
 from tests.support import Corpus, Origin
 from tests.support.load import FAULT_ENV, MUST_BE_ZERO, kill_mid_encode, under_load
+from tests.support.sse import read_sse
 
 pytestmark = pytest.mark.faults
 log = logging.getLogger(__name__)
@@ -103,3 +105,33 @@ def test_a_worker_killed_mid_encode_loses_no_task(
     assert victim is not None and victim.startswith("media-worker-"), "the encode was seen in a worker"
     assert final["status"] == "succeeded", final
     _assert_clean(counts)
+
+
+def test_an_sse_stream_whose_backend_dies_ends_with_an_error_and_resumes(
+    fault_stack: Stack, keys: dict[str, str], origin: Origin, corpus: Corpus
+) -> None:
+    video = {"kind": "video", "url": origin.url(corpus.clip_av.name), "options": {"format": "webm"}}
+    headers = {"Authorization": f"Bearer {keys['worker']}"}
+    with httpx.Client(base_url=fault_stack.base_url, headers=headers, timeout=60.0) as client:
+        task_id = client.post("/tasks", json=video).json()["id"]
+        seen: list[tuple[str, str]] = []  # (field, value) lines up to the end of the stream
+        with client.stream("GET", f"/tasks/{task_id}/events") as response:
+            killed = False
+            for line in response.iter_lines():
+                if line.startswith(("id:", "event:")):
+                    name, _, value = line.partition(":")
+                    seen.append((name, value.strip()))
+                if line == "" and seen and not killed:
+                    fault_stack.restart("media", signal.SIGKILL)  # the API process serving the stream
+                    killed = True
+        assert ("event", "error") in seen, seen
+        last = [value for name, value in seen if name == "id"][-1]
+        resumed = None
+        for _ in range(60):  # the gateway answers 503 until the API process is back
+            try:
+                resumed = read_sse(client, f"/tasks/{task_id}/events", headers={"Last-Event-ID": last})
+                break
+            except AssertionError:
+                time.sleep(0.25)
+    assert resumed and resumed[-1].topic == "task.succeeded", resumed
+    assert all(int(event.id or 0) > int(last) for event in resumed)

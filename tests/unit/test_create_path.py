@@ -138,22 +138,24 @@ def sweeper(bus: Bus) -> Sweeper:
     return Sweeper(bus=bus, store=TaskStore(bus), family="media", after_s=10.0, interval_s=1.0)
 
 
-LATER = datetime.now(UTC) + timedelta(minutes=1)
+def later() -> datetime:
+    """A moment past the sweep threshold of every entry written so far."""
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 async def test_the_sweeper_queues_a_stranded_task_once(bus: Bus) -> None:
     task_id = await stranded(bus)
     assert (await sweeper(bus).sweep_once()).republished == 0, "too young: its create may still finish"
-    report = await sweeper(bus).sweep_once(now=LATER)
+    report = await sweeper(bus).sweep_once(now=later())
     assert (report.republished, report.cleared) == (1, 1)
     assert (await TaskStore(bus).get(PROJECT, task_id)).status == status.QUEUED
     assert (await work_messages(bus), await outbox_entries(bus)) == (1, 0)
-    assert (await sweeper(bus).sweep_once(now=LATER)).cleared == 0
+    assert (await sweeper(bus).sweep_once(now=later())).cleared == 0
 
 
 async def test_concurrent_sweepers_queue_it_once(bus: Bus) -> None:
     await stranded(bus)
-    reports = await asyncio.gather(*(sweeper(bus).sweep_once(now=LATER) for _ in range(3)))
+    reports = await asyncio.gather(*(sweeper(bus).sweep_once(now=later()) for _ in range(3)))
     assert sum(r.republished for r in reports) >= 1
     assert await work_messages(bus) == 1, "Nats-Msg-Id dedup keeps one work message"
 
@@ -161,14 +163,14 @@ async def test_concurrent_sweepers_queue_it_once(bus: Bus) -> None:
 async def test_entries_of_queued_or_missing_records_are_just_cleared(bus: Bus) -> None:
     await create(bus)  # finished normally: no entry
     await Outbox(bus, "media").add("image", record_key(PROJECT, ids.task_id()))  # never stored
-    report = await sweeper(bus).sweep_once(now=LATER)
+    report = await sweeper(bus).sweep_once(now=later())
     assert (report.republished, report.cleared) == (0, 1)
     assert await work_messages(bus) == 1 and await outbox_entries(bus) == 0
 
 
 async def test_a_sweeper_only_sweeps_its_own_family(bus: Bus) -> None:
     await Outbox(bus, "tracks").add("subtitles", record_key(PROJECT, ids.task_id()))
-    assert (await sweeper(bus).sweep_once(now=LATER)).cleared == 0
+    assert (await sweeper(bus).sweep_once(now=later())).cleared == 0
     assert await outbox_entries(bus) == 1
 
 
