@@ -179,6 +179,9 @@ def request_from_a25(body: Any) -> dict[str, Any]:
     return normalised
 
 
+MAX_PAGE_NUMBER = 1_000_000  # offsets stay well inside the int32 of ListTasksRequest.offset
+
+
 def page_window_a25(page: int | None, limit: int | None) -> tuple[int, int]:
     """Turn A25 page-number pagination (``?page=&limit=``) into ``(offset, limit)``.
 

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None  # a single dev key for project "default"
     api_keys_file: Path | None = None  # JSON {"<key>": "<project>", ...}
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 16_384  # request line + headers; past it 431 before the body is read
+    max_header_count: int = 100
+    max_metadata_depth: int = 5  # nesting of objects/arrays in a task's metadata
+    max_metadata_bytes: int = 16_384  # a task's metadata as compact JSON
     request_timeout_seconds: float = 10.0  # a whole API call, retries of an unavailable service included
 
     # The create path

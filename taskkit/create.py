@@ -14,19 +14,40 @@ from typing import Any
 import grpc
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import options_json, request_ids
+from taskkit import json_values, options_json, request_ids
+from taskkit.config import Settings
 from taskkit.creator import Retry, TaskCreator
+from taskkit.errors import InputError, InvalidRequest
 from taskkit.family import Kind
+from taskkit.fetch import check_url_literal
 from taskkit.project import project_of
 from taskkit.signing import check_key
 
+MAX_FOLDER_CHARS = 512
+MAX_FILENAME_CHARS = 200  # with the folder, the task's prefix and package paths, within a key
 
-def check_spec(spec: tasks_pb2.TaskSpec) -> None:
-    """``folder`` and ``filename`` become part of storage keys: keep them path-safe."""
-    if spec.HasField("folder"):
-        check_key(spec.folder.strip("/"))
-    if spec.HasField("filename"):
-        check_key(spec.filename)
+
+def check_spec(spec: tasks_pb2.TaskSpec, settings: Settings) -> None:
+    """What can be judged without fetching anything: ``folder`` and ``filename`` become part of
+    storage keys (path-safe and short enough for every backend), ``metadata`` is bounded and
+    renderable, and an input URL that names a private address outright is refused now rather
+    than failing in a worker (names are resolved and checked again there)."""
+    for name, limit in (("folder", MAX_FOLDER_CHARS), ("filename", MAX_FILENAME_CHARS)):
+        if spec.HasField(name):
+            value = getattr(spec, name)
+            if len(value) > limit:
+                raise InvalidRequest(f"'{name}' is {len(value)} characters; the limit is {limit}.")
+            check_key(value.strip("/") if name == "folder" else value)
+    json_values.check_metadata(
+        json_values.from_struct(spec.metadata),
+        max_depth=settings.max_metadata_depth,
+        max_bytes=settings.max_metadata_bytes,
+    )
+    if spec.url:
+        try:
+            check_url_literal(spec.url, allow_private=settings.allow_private_urls)
+        except InputError as exc:
+            raise InvalidRequest(exc.message[:1].upper() + exc.message[1:] + ".") from None
 
 
 def fingerprint(kind: str, request: Any) -> str:
@@ -38,8 +59,9 @@ def fingerprint(kind: str, request: Any) -> str:
 class CreateHelper:
     """Validates and creates tasks of one family's kinds."""
 
-    def __init__(self, creator: TaskCreator, kinds: tuple[Kind, ...]) -> None:
+    def __init__(self, creator: TaskCreator, kinds: tuple[Kind, ...], settings: Settings) -> None:
         self._creator = creator
+        self._settings = settings
         self._kinds = {kind.name: kind for kind in kinds}
 
     async def create(self, kind: str, request: Any, context: grpc.aio.ServicerContext) -> tasks_pb2.Task:
@@ -47,7 +69,7 @@ class CreateHelper:
         project = project_of(context)
         key, task_id = request_ids.from_context(context)
         parsed = self._kinds[kind].parse(options_json.to_api(request.options))
-        check_spec(request.spec)
+        check_spec(request.spec, self._settings)
         created = await self._creator.create(
             project=project,
             kind=kind,

@@ -55,6 +55,7 @@ __all__ = [
     "Resolver",
     "check_address",
     "check_scheme",
+    "check_url_literal",
     "fetch_to_file",
     "redact_url",
 ]
@@ -156,6 +157,22 @@ def check_scheme(url: str) -> None:
     of queueing a task that can only fail.
     """
     _parse_http_url(url, "the input URL")
+
+
+def check_url_literal(url: str, *, allow_private: bool) -> None:
+    """:func:`check_scheme`, and refuse a host that is a private address written out (``10.0.0.5``,
+    ``[::1]``) or a ``localhost`` name: the checks that need no DNS, so they can answer at
+    creation. Other names are resolved and checked when the input is fetched."""
+    host = _parse_http_url(url, "the input URL").host.rstrip(".").lower()
+    if allow_private:
+        return
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InputError(f"the input URL names a loopback host ({host})")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    check_address(ip, allow_private=False)
 
 
 def check_address(ip: IPAddress, *, allow_private: bool) -> None:

@@ -75,7 +75,7 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             creator = TaskCreator(bus=runtime.bus, store=runtime.store, family=family.name)
 
             def register(srv: grpc.aio.Server) -> None:
-                family.add_servicer(family.servicer(CreateHelper(creator, family.kinds)), srv)
+                family.add_servicer(family.servicer(CreateHelper(creator, family.kinds, settings)), srv)
                 tasks_pb2_grpc.add_TasksServicer_to_server(
                     TasksServicer(bus=runtime.bus, store=runtime.store, settings=settings), srv
                 )

@@ -21,6 +21,10 @@ from taskkit.errors import InvalidRequest
 
 FILES_ROUTE = "/files"
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~@+=,-][A-Za-z0-9 ._~@+=,-]*$")
+# S3 keys are at most 1,024 bytes; a file name at most 255 on local disks, and FileStorage stages
+# each file as ".<name>.<32 hex>.part" beside it.
+MAX_KEY_CHARS = 1024
+MAX_SEGMENT_CHARS = 200
 
 
 def check_key(key: str) -> str:
@@ -28,6 +32,11 @@ def check_key(key: str) -> str:
     parts = key.split("/")
     if not key or any(p in ("", ".", "..") or not _SEGMENT.match(p) for p in parts):
         raise InvalidRequest(f"'{key}' is not a valid file path: use letters, digits, '.', '-', '_' and '/'.")
+    if len(key) > MAX_KEY_CHARS or max(len(p) for p in parts) > MAX_SEGMENT_CHARS:
+        raise InvalidRequest(
+            f"'{key[:40]}…' is too long for a file path: at most {MAX_KEY_CHARS} characters, "
+            f"{MAX_SEGMENT_CHARS} between slashes."
+        )
     return key
 
 

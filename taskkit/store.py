@@ -21,9 +21,9 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import ids, status
+from taskkit import ids, json_values, status
 from taskkit.errors import Conflict, Contended, NotFound
-from taskkit.jetstream import TASKS_BUCKET, Bus, event_subject
+from taskkit.jetstream import EVENTS_STREAM, TASKS_BUCKET, Bus, event_subject
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,13 @@ def topic_for(task: tasks_pb2.Task, *, created: bool) -> str:
     if task.status == status.FAILED:
         return "task.failed"
     return "task.updated"
+
+
+def check_renderable(task: tasks_pb2.Task) -> None:
+    """Refuse a record that readers could not render (InvalidRequest naming the field): one such
+    write would break every read of the task and every listing page holding it."""
+    json_values.check_value(json_values.from_struct(task.options), field="options")
+    json_values.check_value(json_values.from_struct(task.metadata), field="metadata")
 
 
 def mark_failed(message: str) -> Change:
@@ -104,6 +111,7 @@ class TaskStore:
         now = int(time.time())
         task.created_at = task.created_at or now
         task.updated_at = now
+        check_renderable(task)
         revision = await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
         await self._publish(task, created=True, revision=revision)
         return task
@@ -145,6 +153,8 @@ class TaskStore:
                     f"Task {current.id} is already {status.name(current.status)}.",
                 )
             updated.updated_at = int(time.time())
+            if updated.options != current.options or updated.metadata != current.metadata:
+                check_renderable(updated)
             try:
                 written = await self._bus.kv.update(key, updated.SerializeToString(), last=revision)
             except KeyWrongLastSequenceError:
@@ -209,6 +219,9 @@ class TaskStore:
         stream, the record is re-read while idle so a finished task still ends the stream. A
         resumed watch starts with the record itself when it is newer than ``after``: events are
         best effort, the record is not, so a reconnecting client never misses the latest state.
+        So does a fresh watch of a task with no events in the stream (they aged out, or were never
+        published): the stream then opens at once, with the current state, instead of waiting
+        for the task's next change.
         """
         current, revision = await self._read(record_key(project, task_id))
         sub = await self._bus.js.subscribe(
@@ -216,10 +229,12 @@ class TaskStore:
         )
         seen = after
         try:
-            if after:
+            if after or not await self._has_events(task_id):
                 if revision > after:
                     seen = revision
-                    yield _event(current, created=False, revision=revision)
+                    yield _event(
+                        current, created=not after and current.status == status.WAITING, revision=revision
+                    )
                 if status.is_terminal(current.status):
                     return
             while True:
@@ -243,6 +258,10 @@ class TaskStore:
                     return
         finally:
             await sub.unsubscribe()
+
+    async def _has_events(self, task_id: str) -> bool:
+        info = await self._bus.js.stream_info(EVENTS_STREAM, subjects_filter=event_subject(task_id))
+        return bool(info.state.subjects)
 
     async def _publish(self, task: tasks_pb2.Task, *, created: bool, revision: int) -> None:
         """Best effort: the record is the truth and is already written. A lost event costs a

@@ -11,6 +11,7 @@ import pytest
 from stack import Stack
 from tests.conftest import create, run_task
 from tests.support import Corpus, Origin
+from tests.support.errors import assert_error
 
 MEDIA_KINDS = ("video", "image", "audio")
 UNAVAILABLE_KINDS = (
@@ -28,20 +29,6 @@ UNAVAILABLE_KINDS = (
 def image_url(origin: Origin, corpus: Corpus) -> str:
     """A tiny input: tasks that must run finish in well under a second."""
     return origin.url(corpus.png_small.name)
-
-
-def assert_error(response: httpx.Response, status: int, kind: str, *fragments: str) -> str:
-    """Check an error response's code and exact body shape; return its message."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body: Any = response.json()
-    assert isinstance(body, dict) and set(body) == {"kind", "message"}, body
-    assert body["kind"] == kind, body
-    message = body["message"]
-    assert isinstance(message, str) and message.strip(), body
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 # --- request body --------------------------------------------------------------------------------

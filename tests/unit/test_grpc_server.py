@@ -36,7 +36,7 @@ async def channel(tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
 
         def register(server: grpc.aio.Server) -> None:
             creator = TaskCreator(bus=bus, store=store, family="media")
-            helper = CreateHelper(creator, FAMILY.kinds)
+            helper = CreateHelper(creator, FAMILY.kinds, settings)
             media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(helper), server)
             tasks_pb2_grpc.add_TasksServicer_to_server(
                 TasksServicer(bus=bus, store=store, settings=settings), server
@@ -115,3 +115,63 @@ async def test_missing_project_and_unknown_task(channel: grpc.aio.Channel) -> No
         await tasks.GetTask(tasks_pb2.GetTaskRequest(id="task_0000000000000000"), metadata=META, timeout=5)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert (ERROR_KIND_KEY, "task_not_found") in tuple(missing.value.trailing_metadata() or ())
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def _spec(**fields: object) -> tasks_pb2.TaskSpec:
+    metadata = fields.pop("metadata", None)
+    spec = tasks_pb2.TaskSpec(url=str(fields.pop("url", "https://example.com/a.mp4")), **fields)  # type: ignore[arg-type]
+    if metadata is not None:
+        spec.metadata.update(metadata)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "options", "text"),
+    [
+        (
+            _spec(metadata={"a": float("inf")}),
+            media_pb2.VideoOptions(),
+            "'metadata.a' must be a finite number",
+        ),
+        (_spec(metadata={"a": [1, float("nan")]}), media_pb2.VideoOptions(), "'metadata.a[1]'"),
+        (_spec(), media_pb2.VideoOptions(start=float("inf")), "start"),
+        (_spec(), media_pb2.VideoOptions(fps=float("nan")), "fps"),
+        (_spec(metadata=_nested(6)), media_pb2.VideoOptions(), "nested deeper than 5"),
+        (_spec(metadata={"a": "x" * 20_000}), media_pb2.VideoOptions(), "over the limit of 16384 bytes"),
+        (_spec(filename="a" * 300), media_pb2.VideoOptions(), "'filename' is 300 characters"),
+        (_spec(folder="f" * 5000), media_pb2.VideoOptions(), "'folder' is 5000 characters"),
+        (_spec(url="http://10.0.0.5/a.mp4"), media_pb2.VideoOptions(), "10.0.0.5 is private"),
+        (_spec(url="http://[::1]:8080/a.mp4"), media_pb2.VideoOptions(), "::1 is loopback"),
+        (_spec(url="http://169.254.169.254/latest"), media_pb2.VideoOptions(), "link-local"),
+        (_spec(url="http://LOCALHOST./a.mp4"), media_pb2.VideoOptions(), "loopback host"),
+    ],
+)
+async def test_hostile_creates_through_grpc_are_refused_and_store_nothing(
+    channel: grpc.aio.Channel, spec: tasks_pb2.TaskSpec, options: media_pb2.VideoOptions, text: str
+) -> None:
+    """The service's own checks, for callers that skip the gateway: every value a reader could not
+    render, or a worker could only fail on, is INVALID_ARGUMENT and nothing is written."""
+    media = media_pb2_grpc.MediaStub(channel)
+    request = media_pb2.CreateVideoTaskRequest(spec=spec, options=options)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await media.CreateVideoTask(request, metadata=META, timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert text in (error.value.details() or "")
+    listed = await tasks_pb2_grpc.TasksStub(channel).ListTasks(
+        tasks_pb2.ListTasksRequest(), metadata=META, timeout=5
+    )
+    assert list(listed.tasks) == []
+
+
+async def test_metadata_at_the_limits_is_accepted(channel: grpc.aio.Channel) -> None:
+    media = media_pb2_grpc.MediaStub(channel)
+    spec = _spec(metadata={"deep": _nested(4), "text": "x" * 1000}, filename="n" * 200, folder="d" * 200)
+    task = await media.CreateVideoTask(media_pb2.CreateVideoTaskRequest(spec=spec), metadata=META, timeout=5)
+    assert task.metadata["text"] == "x" * 1000

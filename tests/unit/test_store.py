@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import ids, status
-from taskkit.errors import Conflict, NotFound
+from taskkit.errors import Conflict, InvalidRequest, NotFound
 from taskkit.jetstream import Bus
 from taskkit.store import ListQuery, TaskStore, record_key
 from tests.unit.nats_server import running_bus
@@ -112,3 +113,44 @@ async def test_list_pages_by_creation_order_with_filters(bus: Bus) -> None:
     assert (await store.list_page("nobody", ListQuery())).tasks == []
     skipped = await store.list_page("p1", ListQuery(limit=2, offset=2))
     assert [t.id for t in skipped.tasks] == created[::-1][2:4]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("metadata", {"a": float("inf")}, "'metadata.a'"),
+        ("metadata", {"a": {"b": [float("nan")]}}, "'metadata.a.b[0]'"),
+        ("options", {"start": float("-inf")}, "'options.start'"),
+    ],
+)
+async def test_the_store_refuses_a_record_no_reader_could_render(
+    bus: Bus, field: str, value: dict, named: str
+) -> None:
+    """The last line of defence: one such write would make every read and listing of the task fail."""
+    store = TaskStore(bus)
+    poisoned = new_task()
+    getattr(poisoned, field).update(value)
+    with pytest.raises(InvalidRequest, match=re.escape(named)):
+        await store.create(poisoned)
+    with pytest.raises(NotFound):
+        await store.get("p1", poisoned.id)
+
+    task = await store.create(new_task())
+
+    def poison(t: tasks_pb2.Task) -> None:
+        getattr(t, field).update(value)
+
+    with pytest.raises(InvalidRequest, match=re.escape(named)):
+        await store.mutate(record_key("p1", task.id), poison)
+    assert (await store.get("p1", task.id)) == task
+    assert [t.id for t in (await store.list_page("p1", ListQuery())).tasks] == [task.id]
+
+
+async def test_a_fresh_watch_of_a_task_without_events_starts_with_its_record(bus: Bus) -> None:
+    store = TaskStore(bus)
+    task = await store.create(new_task())
+    await bus.js.purge_stream("EVENTS", subject=f"tasks.events.{task.id}")
+    watch = store.watch("p1", task.id)
+    first = await asyncio.wait_for(watch.__anext__(), timeout=1)
+    assert first.task.id == task.id and first.topic == "task.created" and first.revision >= 1
+    await watch.aclose()

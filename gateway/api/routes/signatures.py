@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ProjectDep, SettingsDep
 from gateway.schemas import ErrorBody, SignatureCreate, SignatureOut
+from gateway.validation import CheckedRoute
 from taskkit import signing
 from taskkit.errors import InvalidRequest
 
-router = APIRouter(prefix="/signatures", tags=["signatures"])
+router = APIRouter(prefix="/signatures", tags=["signatures"], route_class=CheckedRoute)
 
 _DEFAULT_TTL_S = 3600
 _MAX_TTL_S = 7 * 24 * 3600

@@ -20,18 +20,21 @@ from gateway.errors import describe_rpc_error
 from gateway.kinds import KINDS
 from gateway.presenter import task_json
 from gateway.schemas import ErrorBody, TaskCreate, TaskOut
-from gateway.versions import V2025_08_20, page_window_a25, request_from_a25, task_to_a25
-from taskkit import ids, options_json, request_ids, status
+from gateway.validation import CheckedRoute
+from gateway.versions import MAX_PAGE_NUMBER, V2025_08_20, page_window_a25, request_from_a25, task_to_a25
+from taskkit import ids, json_values, options_json, request_ids, status
 from taskkit.clients import metadata
+from taskkit.config import Settings
 from taskkit.errors import InvalidRequest
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=CheckedRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 501, 503)
 }
 _SPEC_FIELDS = ("filename", "folder", "ref", "webhook_url")
 _KEEPALIVE_S = 15.0
+_MAX_REVISION = 2**63 - 1  # KV revisions are stream sequences (uint64); past int64 none exists
 
 
 def _shape(task: tasks_pb2.Task, version: str) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def _shape(task: tasks_pb2.Task, version: str) -> dict[str, Any]:
     return task_to_a25(body) if version == V2025_08_20 else body
 
 
-def _spec(body: dict[str, Any]) -> tasks_pb2.TaskSpec:
+def _spec(body: dict[str, Any], settings: Settings) -> tasks_pb2.TaskSpec:
     spec = tasks_pb2.TaskSpec(url=body.get("url") or "")
     for name in _SPEC_FIELDS:
         value = body.get(name)
@@ -49,8 +52,9 @@ def _spec(body: dict[str, Any]) -> tasks_pb2.TaskSpec:
             setattr(spec, name, value)
     meta = body.get("metadata")
     if meta is not None:
-        if not isinstance(meta, dict):
-            raise InvalidRequest("'metadata' must be a JSON object.")
+        json_values.check_metadata(
+            meta, max_depth=settings.max_metadata_depth, max_bytes=settings.max_metadata_bytes
+        )
         struct = struct_pb2.Struct()
         struct.update(meta)
         spec.metadata.CopyFrom(struct)
@@ -89,6 +93,14 @@ _LIST_HEADERS = {
 }
 
 
+def _revision(last_event_id: str) -> int:
+    """The revision a ``Last-Event-ID`` names: the ``id`` of an event this API sent."""
+    value = last_event_id.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > _MAX_REVISION:
+        raise InvalidRequest(f"Last-Event-ID must be the id of an event of this stream (got {value[:40]!r}).")
+    return int(value)
+
+
 @router.post("", status_code=201, response_model=TaskOut, responses=_ERRORS)
 async def create_task(
     payload: TaskCreate,
@@ -118,7 +130,7 @@ async def create_task(
         raise InvalidRequest(f"kind must be one of {', '.join(KINDS)} (got {kind!r}).")
     options = options_json.from_api(body.get("options"), route.options)
     stub = clients.family(route.family, kind)
-    request = route.request(spec=_spec(body), options=options)
+    request = route.request(spec=_spec(body, settings), options=options)
     meta = [*metadata(project), (request_ids.TASK_ID_KEY, ids.task_id())]
     if idempotency_key is not None:
         meta.append((request_ids.IDEMPOTENCY_KEY, request_ids.check_idempotency_key(idempotency_key)))
@@ -141,14 +153,16 @@ async def list_tasks(
     clients: ClientsDep,
     settings: SettingsDep,
     version: VersionDep,
-    limit: Annotated[int | None, Query(description="1..100, default 20")] = None,
-    after: Annotated[str | None, Query(description="a task id: the page after it")] = None,
-    before: Annotated[str | None, Query(description="a task id: the page before it")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100, description="1..100, default 20")] = None,
+    after: Annotated[str | None, Query(max_length=64, description="a task id: the page after it")] = None,
+    before: Annotated[str | None, Query(max_length=64, description="a task id: the page before it")] = None,
     order: Literal["asc", "desc"] = "desc",
-    status_: Annotated[str | None, Query(alias="status")] = None,
-    kind: str | None = None,
-    run_id: str | None = None,
-    page: Annotated[int | None, Query(description="page number (2025-08-20 only)")] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=64)] = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE_NUMBER, description="page number (2025-08-20 only)")
+    ] = None,
 ) -> JSONResponse:
     """List tasks, newest first; cursor pagination with ``Link``, ``Has-More`` and ``Limit`` headers."""
     query = tasks_pb2.ListTasksRequest(
@@ -223,8 +237,8 @@ async def task_events(
     task's current state if it changed since, then what follows. If the backend goes away, the
     stream ends with an ``error`` event ``{kind, message}``; reconnecting resumes."""
     watch = tasks_pb2.WatchTaskRequest(id=task_id)
-    if last_event_id is not None and last_event_id.isdigit():
-        watch.after_revision = int(last_event_id)
+    if last_event_id is not None:
+        watch.after_revision = _revision(last_event_id)
     # No deadline: a task may wait and run for a long time; the stream ends with the task, or when
     # the client goes away (the generator's finally cancels the call).
     call = clients.tasks.WatchTask(watch, metadata=metadata(project))
