@@ -17,7 +17,7 @@ from transmute.tasks.v1 import tasks_pb2
 
 from media_service import adaptive_argv, packaging, subtitles
 from media_service.codec_strings import hevc_codec_string
-from media_service.geometry import Layout, compute_layout
+from media_service.geometry import DEFAULT_MAX_PIXELS, Layout, compute_layout
 from media_service.handlers import output_name
 from media_service.ladder import MAX_TOP_HEIGHT, Rung, build_ladder
 from media_service.options import AdaptiveOptions, SubtitleSpec
@@ -33,9 +33,12 @@ _STEPS: Final = {"subtitles": 1.0, "encode": 18.0, "package": 1.0}
 _MIN_SIDE: Final = {"h264": 2, "h265": 16, "av1": 64}
 
 
-def top_layout(opts: AdaptiveOptions, probe: ProbeResult) -> Layout | None:
+def top_layout(
+    opts: AdaptiveOptions, probe: ProbeResult, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Layout | None:
     """The top rung's picture: the options' size and fit, or the input's display size brought down
-    to 1080 lines; None for an audio-only input. Never taller than the input."""
+    to 1080 lines; None for an audio-only input. Never taller than the input, never over
+    ``max_pixels`` (every other rung is smaller)."""
     video = probe.video
     if video is None:
         return None
@@ -43,7 +46,14 @@ def top_layout(opts: AdaptiveOptions, probe: ProbeResult) -> Layout | None:
     sized = opts.width is not None or opts.height is not None
     height = opts.height if sized else (MAX_TOP_HEIGHT if source_h > MAX_TOP_HEIGHT else None)
     layout = compute_layout(
-        source_w, source_h, width=opts.width, height=height, fit=opts.fit, position=opts.position, even=True
+        source_w,
+        source_h,
+        width=opts.width,
+        height=height,
+        fit=opts.fit,
+        position=opts.position,
+        even=True,
+        max_pixels=max_pixels,
     )
     if sized and layout.height > source_h:
         raise InputError(
@@ -53,14 +63,17 @@ def top_layout(opts: AdaptiveOptions, probe: ProbeResult) -> Layout | None:
     return layout
 
 
-def plan(opts: AdaptiveOptions, probe: ProbeResult) -> tuple[Layout | None, list[Rung]]:
-    """The top rung's layout and the ladder for this input (pure); no rungs for audio only."""
+def plan(
+    opts: AdaptiveOptions, probe: ProbeResult, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Layout | None, list[Rung]]:
+    """The top rung's layout and the ladder for this input (pure); no rungs for audio only.
+    ``max_pixels`` (``settings.max_pixels``) bounds the top rung, hence every rung."""
     if probe.is_image:
         raise InputError("the input is a still image, not a video")
     if probe.video is None and probe.audio is None:
         raise InputError("the input has neither video nor audio")
     check_start(opts.clip()[0], probe)
-    layout = top_layout(opts, probe)
+    layout = top_layout(opts, probe, max_pixels=max_pixels)
     if layout is None:
         if opts.renditions:
             raise InputError("options.renditions needs a video input, but the input has only audio")
@@ -171,7 +184,7 @@ def write_package(
 
 async def handle(ctx: TaskContext) -> Outcome:
     opts: AdaptiveOptions = ctx.options
-    layout, rungs = plan(opts, ctx.probe)
+    layout, rungs = plan(opts, ctx.probe, max_pixels=ctx.settings.max_pixels)
     ctx.progress.plan(_STEPS)
     out_dir = ctx.output_dir("package")
     tracks = await _subtitle_tracks(ctx, out_dir)

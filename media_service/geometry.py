@@ -9,6 +9,11 @@ Rules: sizes are pixels or a percentage of the input side; with only one side gi
 the input's aspect ratio (and ``fit`` has nothing to do); with neither the input size is kept.
 Video sizes are rounded to even numbers (4:2:0 chroma needs them), minimum 2; image sizes to whole
 pixels, minimum 1. ``fit`` defaults to ``fill`` (stretch), ``position`` to ``center``.
+
+Limits, checked here before any pixel is touched (so every kind that scales shares them): an output
+side is at most ``MAX_DIMENSION``, and what gets allocated is at most ``max_pixels`` (the input limit,
+``settings.max_pixels``, passed in by the caller): the output, and for ``cover`` also the scaled
+picture before the crop, which can be much larger than the output.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ from typing import Final, Literal
 
 from PIL import Image
 
+from taskkit.config import Settings
 from taskkit.errors import InputError
 
 Fit = Literal["contain", "cover", "fill"]
 
 # Largest output side we produce, whatever the options and input say (memory and encoder limits).
 MAX_DIMENSION: Final = 16384
+# The pixel limit (``settings.max_pixels``) for callers that are not given one (benchmarks, tests);
+# the handlers always pass the configured value.
+DEFAULT_MAX_PIXELS: Final[int] = Settings.model_fields["max_pixels"].default
 
 # position -> (horizontal, vertical) anchor: 0 = left/top edge, 0.5 = centre, 1 = right/bottom edge.
 POSITION_ANCHORS: Final[dict[str, tuple[float, float]]] = {
@@ -89,10 +98,22 @@ def _offset(space: int, anchor: float, even: bool) -> int:
     return value - value % 2 if even else value
 
 
+def _pixels(width: int, height: int) -> str:
+    return f"{width}×{height} pixels ({width * height:,})"
+
+
 def target_size(
-    src_width: int, src_height: int, width: Length | None, height: Length | None, *, even: bool
+    src_width: int,
+    src_height: int,
+    width: Length | None,
+    height: Length | None,
+    *,
+    even: bool,
+    max_pixels: int,
 ) -> tuple[int, int]:
-    """The output size before fit: pixels or percent per side, aspect kept when one side is given."""
+    """The output size before fit: pixels or percent per side, aspect kept when one side is given.
+
+    InputError when a side is over ``MAX_DIMENSION`` or the whole over ``max_pixels``."""
     if src_width <= 0 or src_height <= 0:
         raise InputError("the input has no picture size")
     w = _resolve(width, src_width)
@@ -106,6 +127,8 @@ def target_size(
         raise InputError(
             f"the output would be {out[0]}×{out[1]} pixels, over the limit of {MAX_DIMENSION} pixels a side"
         )
+    if out[0] * out[1] > max_pixels:
+        raise InputError(f"the output would be {_pixels(*out)}, over the limit of {max_pixels:,} pixels")
     return out
 
 
@@ -118,9 +141,13 @@ def compute_layout(
     fit: Fit | None,
     position: str | None,
     even: bool,
+    max_pixels: int,
 ) -> Layout:
-    """Resolve size and fit into a Layout; ``even`` for video (4:2:0) outputs."""
-    out_w, out_h = target_size(src_width, src_height, width, height, even=even)
+    """Resolve size and fit into a Layout; ``even`` for video (4:2:0) outputs.
+
+    InputError when the output, or the picture scaled for ``cover`` before its crop, is over
+    ``max_pixels`` (or an output side over ``MAX_DIMENSION``)."""
+    out_w, out_h = target_size(src_width, src_height, width, height, even=even, max_pixels=max_pixels)
     mode: Fit = fit if (fit is not None and width is not None and height is not None) else "fill"
     if mode == "fill":
         return Layout("fill", out_w, out_h, out_w, out_h)
@@ -131,6 +158,12 @@ def compute_layout(
     # Rounding must not push the picture outside the box (contain) or leave a gap (cover).
     clamp = min if mode == "contain" else max
     scaled_w, scaled_h = clamp(scaled_w, out_w), clamp(scaled_h, out_h)
+    # contain scales inside the output (already checked); cover scales past it, then crops.
+    if mode == "cover" and scaled_w * scaled_h > max_pixels:
+        raise InputError(
+            f"with fit cover the picture would be scaled to {_pixels(scaled_w, scaled_h)} before its "
+            f"crop to {out_w}×{out_h}, over the limit of {max_pixels:,} pixels"
+        )
     anchor_x, anchor_y = POSITION_ANCHORS[position or "center"]
     x = _offset(abs(out_w - scaled_w), anchor_x, even)
     y = _offset(abs(out_h - scaled_h), anchor_y, even)

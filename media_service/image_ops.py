@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from media_service.geometry import apply_layout, compute_layout, ffmpeg_filters
+from media_service.geometry import DEFAULT_MAX_PIXELS, Layout, apply_layout, compute_layout, ffmpeg_filters
 from media_service.options import ImageOptions
 from media_service.quality import image_quality, mjpeg_qscale, video_crf
 from media_service.video_argv import base_argv, check_start, input_args
@@ -36,7 +36,7 @@ from taskkit.probe import ProbeResult
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What was written: the output entry's size and type."""
+    """What was written: the output entry's size (as Pillow produced it) and type."""
 
     width: int
     height: int
@@ -117,6 +117,34 @@ def _open_checked(src: Path, max_pixels: int) -> Image.Image:
     return image
 
 
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """The display size after EXIF orientation, read from the header (no pixel decoded).
+
+    A PNG's eXIf chunk may follow the pixels, and Pillow decodes them all to look for it: such a
+    PNG is taken as stored here, and the layout is redone if the decoded image turns out rotated."""
+    width, height = image.size
+    if image.format == "PNG" and "exif" not in image.info:
+        return width, height
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return width, height
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _layout(width: int, height: int, opts: ImageOptions, max_pixels: int) -> Layout:
+    return compute_layout(
+        width,
+        height,
+        width=opts.width,
+        height=opts.height,
+        fit=opts.fit,
+        position=opts.position,
+        even=False,
+        max_pixels=max_pixels,
+    )
+
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in _ALPHA_MODES or "transparency" in image.info
 
@@ -135,25 +163,22 @@ def _save_kwargs(fmt: str, opts: ImageOptions, icc_profile: bytes | None) -> dic
 
 
 def transform_image(src: Path, dst: Path, opts: ImageOptions, *, max_pixels: int) -> ImageInfo:
-    """Convert/resize the image ``src`` into ``dst`` per ``opts`` (blocking; run it off the loop)."""
+    """Convert/resize the image ``src`` into ``dst`` per ``opts`` (blocking; run it off the loop).
+
+    ``max_pixels`` bounds the input and, before anything is decoded, the output (geometry)."""
     with _open_checked(src, max_pixels) as image:
         fmt = output_format(opts, image.format)
+        predicted = _upright_size(image)
+        layout = _layout(*predicted, opts, max_pixels)
         try:
             upright = ImageOps.exif_transpose(image)
         except (OSError, ValueError, SyntaxError):
             raise InputError("the image could not be decoded") from None
+    if upright.size != predicted:
+        layout = _layout(upright.width, upright.height, opts, max_pixels)
     spec = _FORMATS[fmt]
     # A CMYK profile does not describe the RGB pixels we write.
     icc_profile = None if upright.mode == "CMYK" else upright.info.get("icc_profile")
-    layout = compute_layout(
-        upright.width,
-        upright.height,
-        width=opts.width,
-        height=opts.height,
-        fit=opts.fit,
-        position=opts.position,
-        even=False,
-    )
     pads = layout.fit == "contain" and (layout.scaled_width, layout.scaled_height) != (
         layout.width,
         layout.height,
@@ -189,10 +214,24 @@ def _frame_codec_args(fmt: str, opts: ImageOptions) -> list[str]:
     return ["-f", "gif"]
 
 
+def frame_layout(opts: ImageOptions, probe: ProbeResult, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Layout:
+    """The layout of a frame taken from a video; InputError when it would be over ``max_pixels``."""
+    if probe.video is None:
+        raise InputError("the input has no video stream to take a frame from")
+    return _layout(probe.video.display_width, probe.video.display_height, opts, max_pixels)
+
+
 def build_frame_argv(
-    src: Path, dst: Path, opts: ImageOptions, probe: ProbeResult, *, ffmpeg: str = "ffmpeg"
+    src: Path,
+    dst: Path,
+    opts: ImageOptions,
+    probe: ProbeResult,
+    *,
+    ffmpeg: str = "ffmpeg",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[str]:
-    """The complete ffmpeg argv that writes one frame of the video ``src`` at ``start`` to ``dst``."""
+    """The complete ffmpeg argv that writes one frame of the video ``src`` at ``start`` to ``dst``;
+    InputError when the frame would be over ``max_pixels`` (``settings.max_pixels``)."""
     if probe.video is None:
         raise InputError("the input has no video stream to take a frame from")
     start = opts.start or 0.0
@@ -201,15 +240,7 @@ def build_frame_argv(
         # A seek into the last frame interval can decode nothing; take the last frame instead.
         start = min(start, max(0.0, probe.duration - 1.0 / (probe.video.fps or 25.0)))
     fmt = frame_format(opts)
-    layout = compute_layout(
-        probe.video.display_width,
-        probe.video.display_height,
-        width=opts.width,
-        height=opts.height,
-        fit=opts.fit,
-        position=opts.position,
-        even=False,
-    )
+    layout = frame_layout(opts, probe, max_pixels=max_pixels)
     alpha = _FORMATS[fmt].alpha and fmt != "avif"
     chain = ",".join(ffmpeg_filters(layout, background=opts.background, alpha=alpha))
     if fmt == "gif":

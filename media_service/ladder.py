@@ -16,7 +16,8 @@ efficiency (h264 1, h265 0.65, av1 0.55: the usual savings at equal quality).
 Rules:
 
 * The top rung is the input's display size, scaled down to 1080 lines when it is taller, or the
-  size ``width``/``height``/``fit`` ask for (refused when taller than the input): nothing is
+  size ``width``/``height``/``fit`` ask for (refused when taller than the input, or when it, or
+  the picture ``cover`` scales before its crop, is over ``settings.max_pixels``): nothing is
   upscaled. A top rung between table rows gets a bitrate interpolated by height between the rows.
 * Below the top, each table row is kept when it is at most 80 % of the height of the rung above it
   (a 600p input gives 600, 360, 240: 540p would be too close to 600p to be worth a switch).

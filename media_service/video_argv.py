@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from media_service.geometry import compute_layout, ffmpeg_filters
+from media_service.geometry import DEFAULT_MAX_PIXELS, compute_layout, ffmpeg_filters
 from media_service.options import AdaptiveOptions, AudioOptions, VideoOptions
 from media_service.quality import audio_bitrate, video_crf
 from taskkit import demuxers
@@ -117,9 +117,16 @@ def _audio_codec_args(opts: VideoOptions, probe: ProbeResult) -> list[str]:
 
 
 def build_video_argv(
-    src: Path, dst: Path, opts: VideoOptions, probe: ProbeResult, *, ffmpeg: str = "ffmpeg"
+    src: Path,
+    dst: Path,
+    opts: VideoOptions,
+    probe: ProbeResult,
+    *,
+    ffmpeg: str = "ffmpeg",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[str]:
-    """The complete ffmpeg argv that turns ``src`` into the ``video`` output ``dst``."""
+    """The complete ffmpeg argv that turns ``src`` into the ``video`` output ``dst``; InputError
+    when a frame of it would be over ``max_pixels`` (``settings.max_pixels``)."""
     if probe.is_image:
         raise InputError("the input is a still image, not a video")
     if probe.video is None:
@@ -134,6 +141,7 @@ def build_video_argv(
         fit=opts.fit,
         position=opts.position,
         even=True,
+        max_pixels=max_pixels,
     )
     min_side = _MIN_SIDE[opts.codec]
     if min(layout.width, layout.height) < min_side:

@@ -166,6 +166,31 @@ def test_plan_caps_the_top_at_1080_and_never_upscales() -> None:
     assert [(r.width, r.height) for r in rungs] == [(640, 360), (426, 240)]
 
 
+def test_plan_bounds_the_top_rung_by_the_pixel_limit() -> None:
+    # Never taller than the input, but wider is allowed: 16000x4096 is 65.5 Mpx.
+    wide = parse_adaptive_options({"width": 16000, "height": "100%"})
+    for kwargs in ({}, {"max_pixels": 64_000_000}):  # the settings' default when none is given
+        with pytest.raises(InputError) as caught:
+            plan(wide, probe_of(640, 4096), **kwargs)
+        assert caught.value.message == (
+            "the output would be 16000×4096 pixels (65,536,000), over the limit of 64,000,000 pixels"
+        )
+    # Exactly at the (configured) limit is allowed; every lower rung is smaller.
+    layout, rungs = plan(parse_adaptive_options({}), probe_of(1280, 720), max_pixels=1280 * 720)
+    assert layout is not None and (layout.width, layout.height) == (1280, 720)
+    assert all(rung.width * rung.height <= 1280 * 720 for rung in rungs)
+    with pytest.raises(InputError, match="over the limit of 921,599 pixels"):
+        plan(parse_adaptive_options({}), probe_of(1280, 720), max_pixels=1280 * 720 - 1)
+    # cover scales the picture past the top rung's box before cropping it: that is bounded too.
+    cover = parse_adaptive_options({"width": "1000%", "height": "100%", "fit": "cover"})
+    with pytest.raises(InputError) as caught:
+        plan(cover, probe_of(1280, 720))
+    assert caught.value.message == (
+        "with fit cover the picture would be scaled to 12800×7200 pixels (92,160,000) before its crop "
+        "to 12800×720, over the limit of 64,000,000 pixels"
+    )
+
+
 def test_plan_for_audio_only_and_for_inputs_it_cannot_package() -> None:
     assert plan(parse_adaptive_options({}), probe_of(video=False)) == (None, [])
     with pytest.raises(InputError, match="needs a video input"):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import struct
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from PIL import Image, ImageCms
+from transmute.tasks.v1 import tasks_pb2
 
-from media_service import image_ops
+from media_service import handlers, image_ops
 from media_service.options import parse_image_options
 from taskkit.errors import InputError
 from taskkit.probe import ProbeResult, VideoStream, probe
@@ -153,6 +157,82 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_percent_output_over_the_pixel_limit_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = two_tone(tmp_path / "in.png", size=(100, 100), fmt="PNG")
+
+    def no_decoding(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the image was decoded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(image_ops.ImageOps, "exif_transpose", no_decoding)
+        with pytest.raises(InputError) as info:
+            transform(src, tmp_path / "out", {"width": "1000%", "height": "1000%"}, max_pixels=999_999)
+    assert info.value.message == (
+        "the output would be 1000×1000 pixels (1,000,000), over the limit of 999,999 pixels"
+    )
+    assert not (tmp_path / "out").exists()
+    # Exactly at the limit is allowed, and the output is what Pillow wrote.
+    done = transform(src, tmp_path / "out", {"width": "1000%", "height": "1000%"}, max_pixels=1_000_000)
+    assert (done.width, done.height) == (1000, 1000)
+    with Image.open(tmp_path / "out") as out:
+        assert out.size == (1000, 1000)
+
+
+def test_cover_bounds_the_scaled_picture(tmp_path: Path) -> None:
+    # A 100x100 crop of a 200x2 strip scales it to 10000x100 (1 Mpx) before cropping.
+    src = two_tone(tmp_path / "in.png", size=(200, 2), fmt="PNG")
+    cover = {"width": 100, "height": 100, "fit": "cover"}
+    with pytest.raises(InputError) as info:
+        transform(src, tmp_path / "out", cover, max_pixels=999_999)
+    assert info.value.message == (
+        "with fit cover the picture would be scaled to 10000×100 pixels (1,000,000) before its crop "
+        "to 100×100, over the limit of 999,999 pixels"
+    )
+    assert transform(src, tmp_path / "out", cover, max_pixels=1_000_000).width == 100
+    assert transform(src, tmp_path / "out", {**cover, "fit": "contain"}, max_pixels=10_000).width == 100
+
+
+def test_pixel_limit_uses_the_upright_size(tmp_path: Path) -> None:
+    # Stored 200x100, displayed 100x200: width 1000 gives 1000x2000 (2 Mpx), not 1000x500.
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    src = two_tone(tmp_path / "in.jpg", size=(200, 100), exif=exif.tobytes())
+    with pytest.raises(InputError, match=r"1000×2000 pixels \(2,000,000\), over the limit of 1,999,999"):
+        transform(src, tmp_path / "out", {"width": 1000}, max_pixels=1_999_999)
+    assert not (tmp_path / "out").exists()
+
+
+def late_exif_png(path: Path, size: tuple[int, int], orientation: int) -> Path:
+    """A PNG whose eXIf chunk comes after the pixels (allowed; only seen once they are decoded)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (255, 0, 0)).save(buffer, format="PNG", exif=exif.tobytes())
+    data, pos, chunks = buffer.getvalue(), 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+    late = [chunk for chunk in chunks if chunk[4:8] == b"eXIf"]
+    rest = [chunk for chunk in chunks if chunk[4:8] != b"eXIf"]
+    assert late and rest[-1][4:8] == b"IEND"
+    path.write_bytes(data[:8] + b"".join([*rest[:-1], *late, rest[-1]]))
+    return path
+
+
+def test_pixel_limit_of_a_png_rotated_by_a_late_exif_chunk(tmp_path: Path) -> None:
+    src = late_exif_png(tmp_path / "in.png", (200, 100), 6)
+    with Image.open(src) as header:
+        assert header.size == (200, 100) and "exif" not in header.info  # nothing to predict from
+    with pytest.raises(InputError, match=r"1000×2000 pixels"):
+        transform(src, tmp_path / "out", {"width": 1000}, max_pixels=1_999_999)
+    assert transform(src, tmp_path / "out", {"width": 100}) == image_ops.ImageInfo(
+        100, 200, "png", "image/png"
+    )
+
+
 def test_non_image_input(tmp_path: Path) -> None:
     src = tmp_path / "notes.txt"
     src.write_text("not a picture")
@@ -232,6 +312,21 @@ def test_frame_argv_needs_video() -> None:
         image_ops.build_frame_argv(SRC, DST, parse_image_options({}), fake_probe(video=False))
 
 
+def test_frame_argv_refuses_a_frame_over_the_pixel_limit() -> None:
+    opts = parse_image_options({"width": "1000%"})  # 320x240 -> 3200x2400
+    assert after(image_ops.build_frame_argv(SRC, DST, opts, fake_probe(), max_pixels=7_680_000), "-vf") == (
+        "scale=3200:2400:flags=lanczos,setsar=1"
+    )
+    with pytest.raises(InputError) as info:
+        image_ops.build_frame_argv(SRC, DST, opts, fake_probe(), max_pixels=7_679_999)
+    assert info.value.message == (
+        "the output would be 3200×2400 pixels (7,680,000), over the limit of 7,679,999 pixels"
+    )
+    cover = parse_image_options({"width": "1000%", "height": "100%", "fit": "cover"})
+    with pytest.raises(InputError, match=r"^with fit cover the picture would be scaled to 3200×2400"):
+        image_ops.build_frame_argv(SRC, DST, cover, fake_probe(), max_pixels=1_000_000)
+
+
 def test_frame_argv_avif_pads_black_and_gif_builds_a_palette() -> None:
     raw = {"width": 100, "height": 100, "fit": "contain"}
     avif = image_ops.build_frame_argv(SRC, DST, parse_image_options({**raw, "format": "avif"}), fake_probe())
@@ -276,3 +371,70 @@ def test_real_frame_contain_png_is_transparent_outside_the_picture(clip: Path, t
         assert out.size == (100, 100) and out.mode == "RGBA"
         assert alpha_at(out, (50, 2)) == 0
         assert alpha_at(out, (50, 50)) == 255
+
+
+# --- the handler's output entry ---------------------------------------------------------------
+
+
+def fake_ctx(tmp_path: Path, src: Path, raw: dict[str, Any], probed: ProbeResult) -> Any:
+    """What ``handlers.image`` uses of a TaskContext; ffmpeg runs for real."""
+
+    async def report(percent: int) -> None:
+        pass
+
+    async def ffmpeg(argv: list[str], *, duration: float | None, step: str | None = None) -> None:
+        subprocess.run(argv, check=True, capture_output=True)
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return SimpleNamespace(
+        task=tasks_pb2.Task(kind="image"),
+        options=parse_image_options(raw),
+        input_path=src,
+        probe=probed,
+        workdir=workdir,
+        settings=SimpleNamespace(max_pixels=MAX_PIXELS, ffmpeg_path="ffmpeg"),
+        report=report,
+        ffmpeg=ffmpeg,
+    )
+
+
+def blind_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the output probe answer 0x0, as it did for a picture too large for it to open."""
+    real = handlers.probe
+
+    async def zero_size(path: Path, *, rotation: bool = True) -> ProbeResult:
+        probed = await real(path, rotation=rotation)
+        assert probed.video is not None
+        video = VideoStream(probed.video.codec, 0, 0, None, 0)
+        return ProbeResult(probed.format_name, probed.mime_type, None, probed.size, video, None, True)
+
+    monkeypatch.setattr(handlers, "probe", zero_size)
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_image_output_reports_the_size_pillow_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blind: bool
+) -> None:
+    src = two_tone(tmp_path / "in.png", size=(30, 20), fmt="PNG")
+    ctx = fake_ctx(tmp_path, src, {"width": "200%"}, asyncio.run(probe(src)))
+    if blind:
+        blind_probe(monkeypatch)
+    (output,) = asyncio.run(handlers.image(ctx)).outputs
+    assert (output.entry.width, output.entry.height) == (60, 40)
+    assert (output.entry.type, output.name) == ("image/png", "image.png")
+    with Image.open(output.path) as out:
+        assert out.size == (60, 40)
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_frame_output_never_reports_zero_size(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blind: bool
+) -> None:
+    ctx = fake_ctx(tmp_path, clip, {"width": 160, "format": "png"}, asyncio.run(probe(clip)))
+    if blind:
+        blind_probe(monkeypatch)
+    (output,) = asyncio.run(handlers.image(ctx)).outputs
+    assert (output.entry.width, output.entry.height) == (160, 120)
+    with Image.open(output.path) as out:
+        assert out.size == (160, 120)

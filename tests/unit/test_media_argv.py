@@ -29,6 +29,7 @@ from taskkit.probe import AudioStream, ProbeResult, VideoStream, probe
 
 SRC = Path("/in/source.mp4")
 DST = Path("/out/result")
+LIMIT = 64_000_000  # settings.max_pixels' default
 
 
 def fake_probe(
@@ -85,35 +86,93 @@ def test_quality_default_is_medium() -> None:
 
 
 def test_no_size_keeps_input_but_even_for_video() -> None:
-    assert target_size(320, 240, None, None, even=True) == (320, 240)
-    assert target_size(321, 241, None, None, even=True) == (322, 242)
-    assert target_size(321, 241, None, None, even=False) == (321, 241)
+    assert target_size(320, 240, None, None, even=True, max_pixels=LIMIT) == (320, 240)
+    assert target_size(321, 241, None, None, even=True, max_pixels=LIMIT) == (322, 242)
+    assert target_size(321, 241, None, None, even=False, max_pixels=LIMIT) == (321, 241)
 
 
 def test_one_side_keeps_aspect_ratio() -> None:
-    assert target_size(1920, 1080, None, 360, even=True) == (640, 360)
-    assert target_size(1920, 1080, 641, None, even=True) == (642, 360)
-    assert target_size(1920, 1080, 641, None, even=False) == (641, 361)
+    assert target_size(1920, 1080, None, 360, even=True, max_pixels=LIMIT) == (640, 360)
+    assert target_size(1920, 1080, 641, None, even=True, max_pixels=LIMIT) == (642, 360)
+    assert target_size(1920, 1080, 641, None, even=False, max_pixels=LIMIT) == (641, 361)
 
 
 def test_percent_sizes() -> None:
-    assert target_size(1280, 720, Percent(50), None, even=True) == (640, 360)
-    assert target_size(320, 240, Percent(12.5), Percent(25), even=False) == (40, 60)
-    assert target_size(320, 240, None, Percent(200), even=True) == (640, 480)
+    assert target_size(1280, 720, Percent(50), None, even=True, max_pixels=LIMIT) == (640, 360)
+    assert target_size(320, 240, Percent(12.5), Percent(25), even=False, max_pixels=LIMIT) == (40, 60)
+    assert target_size(320, 240, None, Percent(200), even=True, max_pixels=LIMIT) == (640, 480)
 
 
 def test_minimum_size() -> None:
-    assert target_size(320, 240, 1, None, even=True) == (2, 2)
-    assert target_size(320, 240, 1, None, even=False) == (1, 1)
+    assert target_size(320, 240, 1, None, even=True, max_pixels=LIMIT) == (2, 2)
+    assert target_size(320, 240, 1, None, even=False, max_pixels=LIMIT) == (1, 1)
 
 
 def test_output_over_max_dimension_is_an_input_error() -> None:
     with pytest.raises(InputError, match="over the limit of 16384 pixels"):
-        target_size(8000, 100, Percent(1000), None, even=True)
+        target_size(8000, 100, Percent(1000), None, even=True, max_pixels=LIMIT)
+
+
+def test_percent_output_over_the_pixel_limit_names_the_limit() -> None:
+    # The reported case: an 11 KB 1638x1638 PNG at 1000% would be 268 Mpx, 4x the input limit.
+    with pytest.raises(InputError) as caught:
+        target_size(1638, 1638, Percent(1000), Percent(1000), even=False, max_pixels=LIMIT)
+    assert caught.value.message == (
+        "the output would be 16380×16380 pixels (268,304,400), over the limit of 64,000,000 pixels"
+    )
+    with pytest.raises(InputError, match=r"^the output would be 12800×7200 pixels \(92,160,000\), over"):
+        compute_layout(
+            1280, 720, width=Percent(1000), height=None, fit=None, position=None, even=True, max_pixels=LIMIT
+        )
+
+
+def test_output_exactly_at_the_pixel_limit_is_allowed() -> None:
+    assert target_size(800, 800, Percent(1000), None, even=False, max_pixels=LIMIT) == (8000, 8000)
+    assert target_size(800, 800, 8000, 8000, even=True, max_pixels=LIMIT) == (8000, 8000)
+    with pytest.raises(InputError, match="over the limit of 63,999,999 pixels"):
+        target_size(800, 800, Percent(1000), None, even=False, max_pixels=LIMIT - 1)
+    # The limit is the caller's (settings.max_pixels), not a constant.
+    assert target_size(320, 240, None, None, even=True, max_pixels=320 * 240) == (320, 240)
+    with pytest.raises(InputError, match=r"320×240 pixels \(76,800\), over the limit of 76,799 pixels"):
+        target_size(320, 240, None, None, even=True, max_pixels=320 * 240 - 1)
+
+
+def test_cover_bounds_the_scaled_picture_not_only_the_output() -> None:
+    # A 1000x1000 crop of a 16000x10 strip scales it to 1,600,000x1000 first.
+    with pytest.raises(InputError) as caught:
+        compute_layout(
+            16000, 10, width=1000, height=1000, fit="cover", position=None, even=False, max_pixels=LIMIT
+        )
+    assert caught.value.message == (
+        "with fit cover the picture would be scaled to 1600000×1000 pixels (1,600,000,000) before its "
+        "crop to 1000×1000, over the limit of 64,000,000 pixels"
+    )
+    # contain and fill of the same box stay inside it.
+    for fit in ("contain", "fill"):
+        layout = compute_layout(
+            16000, 10, width=1000, height=1000, fit=fit, position=None, even=False, max_pixels=LIMIT
+        )
+        assert (layout.width, layout.height) == (1000, 1000)
+    # A scaled picture exactly at the limit is allowed, one pixel over is not.
+    layout = compute_layout(
+        2, 1, width=4000, height=4000, fit="cover", position=None, even=False, max_pixels=32_000_000
+    )
+    assert (layout.scaled_width, layout.scaled_height, layout.width, layout.height) == (
+        8000,
+        4000,
+        4000,
+        4000,
+    )
+    with pytest.raises(InputError, match="scaled to 8000×4000 pixels"):
+        compute_layout(
+            2, 1, width=4000, height=4000, fit="cover", position=None, even=False, max_pixels=31_999_999
+        )
 
 
 def test_fit_without_both_sides_is_fill() -> None:
-    layout = compute_layout(1920, 1080, width=640, height=None, fit="cover", position="left", even=True)
+    layout = compute_layout(
+        1920, 1080, width=640, height=None, fit="cover", position="left", even=True, max_pixels=LIMIT
+    )
     assert layout == Layout("fill", 640, 360, 640, 360, 0, 0)
 
 
@@ -129,16 +188,22 @@ def test_fit_without_both_sides_is_fill() -> None:
     ],
 )
 def test_contain_offsets(position: str, x: int, y: int) -> None:
-    layout = compute_layout(1920, 1080, width=640, height=640, fit="contain", position=position, even=True)
+    layout = compute_layout(
+        1920, 1080, width=640, height=640, fit="contain", position=position, even=True, max_pixels=LIMIT
+    )
     assert (layout.width, layout.height, layout.scaled_width, layout.scaled_height) == (640, 640, 640, 360)
     assert (layout.x, layout.y) == (x, y)
 
 
 def test_contain_even_rounding_of_picture_and_offset() -> None:
-    layout = compute_layout(1280, 720, width=500, height=500, fit="contain", position=None, even=True)
+    layout = compute_layout(
+        1280, 720, width=500, height=500, fit="contain", position=None, even=True, max_pixels=LIMIT
+    )
     assert (layout.scaled_width, layout.scaled_height) == (500, 282)
     assert layout.y == 108  # 109 floored to even for 4:2:0
-    image_layout = compute_layout(1280, 720, width=500, height=500, fit="contain", position=None, even=False)
+    image_layout = compute_layout(
+        1280, 720, width=500, height=500, fit="contain", position=None, even=False, max_pixels=LIMIT
+    )
     assert (image_layout.scaled_height, image_layout.y) == (281, 109)
 
 
@@ -147,14 +212,20 @@ def test_contain_even_rounding_of_picture_and_offset() -> None:
     [("center", True, 248), ("center", False, 249), ("left", True, 0), ("right", True, 498)],
 )
 def test_cover_offsets(position: str, even: bool, x: int) -> None:
-    layout = compute_layout(1920, 1080, width=640, height=640, fit="cover", position=position, even=even)
+    layout = compute_layout(
+        1920, 1080, width=640, height=640, fit="cover", position=position, even=even, max_pixels=LIMIT
+    )
     assert (layout.scaled_width, layout.scaled_height) == (1138, 640)
     assert (layout.x, layout.y) == (x, 0)
 
 
 def test_cover_vertical_positions() -> None:
-    top = compute_layout(1080, 1920, width=400, height=400, fit="cover", position="top", even=True)
-    bottom = compute_layout(1080, 1920, width=400, height=400, fit="cover", position="bottom", even=True)
+    top = compute_layout(
+        1080, 1920, width=400, height=400, fit="cover", position="top", even=True, max_pixels=LIMIT
+    )
+    bottom = compute_layout(
+        1080, 1920, width=400, height=400, fit="cover", position="bottom", even=True, max_pixels=LIMIT
+    )
     assert (top.scaled_width, top.scaled_height) == (400, 712)
     assert (top.x, top.y, bottom.y) == (0, 0, 312)
 
@@ -181,7 +252,9 @@ def test_ffmpeg_filters_per_fit() -> None:
 
 def test_apply_layout_with_pillow_matches_the_math() -> None:
     image = Image.new("RGB", (200, 100), (255, 0, 0))
-    layout = compute_layout(200, 100, width=100, height=100, fit="contain", position="top", even=False)
+    layout = compute_layout(
+        200, 100, width=100, height=100, fit="contain", position="top", even=False, max_pixels=LIMIT
+    )
     out = apply_layout(image, layout, fill=(0, 0, 255))
     assert out.size == (100, 100)
     assert out.getpixel((50, 10)) == (255, 0, 0)
@@ -189,7 +262,9 @@ def test_apply_layout_with_pillow_matches_the_math() -> None:
     halves = Image.new("RGB", (200, 100), (255, 0, 0))
     halves.paste((0, 255, 0), (100, 0, 200, 100))
     for position, colour in (("left", (255, 0, 0)), ("right", (0, 255, 0))):
-        cover = compute_layout(200, 100, width=50, height=100, fit="cover", position=position, even=False)
+        cover = compute_layout(
+            200, 100, width=50, height=100, fit="cover", position=position, even=False, max_pixels=LIMIT
+        )
         assert apply_layout(halves, cover, fill=(0, 0, 0)).getpixel((25, 50)) == colour
 
 
@@ -319,6 +394,29 @@ def test_video_argv_refuses_sizes_the_encoder_cannot_take() -> None:
         video_argv.build_video_argv(
             SRC, DST, parse_video_options({"codec": "av1", "width": 32}), fake_probe()
         )
+
+
+def test_video_argv_refuses_outputs_over_the_pixel_limit() -> None:
+    hd = fake_probe(width=1280, height=720)
+    opts = parse_video_options({"width": "1000%"})
+    message = "the output would be 12800×7200 pixels (92,160,000), over the limit of 64,000,000 pixels"
+    with pytest.raises(InputError) as caught:
+        video_argv.build_video_argv(SRC, DST, opts, hd, max_pixels=LIMIT)
+    assert caught.value.message == message
+    # Without max_pixels the builder uses the settings' default (64,000,000).
+    with pytest.raises(InputError) as caught:
+        video_argv.build_video_argv(SRC, DST, opts, hd)
+    assert caught.value.message == message
+    # The configured limit is the one applied.
+    small = parse_video_options({"width": "200%"})
+    assert vf(video_argv.build_video_argv(SRC, DST, small, fake_probe(), max_pixels=640 * 480))[0] == (
+        "scale=640:480:flags=lanczos"
+    )
+    with pytest.raises(InputError, match="over the limit of 307,199 pixels"):
+        video_argv.build_video_argv(SRC, DST, small, fake_probe(), max_pixels=640 * 480 - 1)
+    cover = parse_video_options({"width": "1000%", "height": "100%", "fit": "cover"})
+    with pytest.raises(InputError, match=r"^with fit cover the picture would be scaled to 12800×7200"):
+        video_argv.build_video_argv(SRC, DST, cover, hd)
 
 
 @pytest.mark.parametrize(
