@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     fetch_total_timeout_seconds: float = 3_600.0
     max_redirects: int = 5
 
+    # Intelligence models (docs/models.md), loaded once per worker process
+    model_cache_dir: Path = Path("var/models")  # models assembled from packages (the joined Whisper file)
+    whisper_model_dir: Path | None = None  # a local CTranslate2 Whisper directory; default the packaged base
+    whisper_device: str = "cpu"  # cpu | cuda | auto
+    whisper_compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA; or any CTranslate2 type
+    whisper_threads: int = 0  # 0: the cores available to the process / worker_concurrency, at least 1
+    nsfw_max_frames: int = 120  # frames of a video the nsfw model looks at (1 per second + scene cuts)
+    llm_url: str = ""  # an OpenAI-compatible chat endpoint for summary titles/descriptions; empty = offline
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = 20.0
+
     ffmpeg_path: str = "ffmpeg"
     log_level: str = "INFO"
 
