@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from gateway.http_limits import header_limited_protocol
 from gateway.main import create_app
 from taskkit import logs
 from taskkit.config import get_settings
@@ -16,6 +17,7 @@ def main() -> None:
         create_app(settings),
         host=settings.http_host,
         port=settings.http_port,
+        http=header_limited_protocol(settings),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
