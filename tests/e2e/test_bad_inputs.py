@@ -117,9 +117,12 @@ def test_private_address_is_refused_without_a_request(
     url = origin.url(f"{corpus.png_small.name}?guard={marker}")
     headers = {"Authorization": f"Bearer {guarded_stack.config.api_key}"}
     with httpx.Client(base_url=guarded_stack.base_url, headers=headers, timeout=30) as api:
-        task = run_task(api, "image", url)
-    assert task["status"] == "failed", task
-    assert_one_sentence(task["error"])
-    assert "resolves to a private or reserved address" in task["error"], task["error"]
-    assert "127.0.0.1" in task["error"]
+        response = api.post("/tasks", json={"kind": "image", "url": url})
+        listed = api.get("/tasks").json()
+    # A private address written out needs no DNS to judge: refused at create, nothing stored.
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["kind"] == "request_invalid" and "127.0.0.1 is loopback" in body["message"], body
+    assert_one_sentence(body["message"])
+    assert listed == []
     assert not [path for path in origin.request_log if marker in path], "the origin was contacted"
