@@ -5,18 +5,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup protos run test lint ffmpeg clean
+.PHONY: setup protos run test lint system clean
 
-setup: ffmpeg $(STAMP) protos
+setup: system $(STAMP) protos
 
-# ffmpeg/ffprobe come from the system: installed with apt-get on Debian/Ubuntu as root, else we say how.
-ffmpeg:
-	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+# System tools come from Debian packages: installed with apt-get as root, else we say how.
+# ffmpeg/ffprobe run every media kind; espeak-ng makes the speech clips the tests transcribe.
+SYSTEM_PACKAGES := ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
+system:
+	@missing=$$(for pair in $(SYSTEM_PACKAGES); do command -v $${pair%%:*} >/dev/null || echo $${pair##*:}; done | sort -u | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing ffmpeg with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	    echo "installing $$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "ffmpeg/ffprobe are missing; install them with: sudo apt-get install -y ffmpeg" >&2; exit 1; \
+	    echo "missing system packages; install them with: sudo apt-get install -y $$missing" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -50,7 +53,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy taskkit gateway media_service stack
+	$(VENV)/bin/mypy taskkit gateway media_service intelligence_service stack
 
 clean:
 	rm -rf $(VENV) gen var .pytest_cache .mypy_cache .ruff_cache

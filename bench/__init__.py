@@ -36,9 +36,10 @@ def emit(line: str = "") -> None:
 
 @contextmanager
 def running_stack(
-    root: Path, env: dict[str, str] | None = None, *, media_role: str = "all"
+    root: Path, env: dict[str, str] | None = None, *, media_role: str = "all", intelligence: bool = False
 ) -> Iterator[Stack]:
-    """A started stack (nats-server, media_service, gateway) under ``root``; stopped on exit.
+    """A started stack (nats-server, media_service, gateway; intelligence_service when asked) under
+    ``root``; stopped on exit.
 
     Private origin URLs are allowed (the benches serve their inputs from 127.0.0.1); every other
     setting is the service default unless ``env`` overrides it.
@@ -49,6 +50,7 @@ def running_stack(
         signing_secret=secrets.token_urlsafe(32),
         env=dict(env or {}),
         media_role=media_role,
+        intelligence=intelligence,
     )
     stack = Stack(config)
     try:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import json_format
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import options_json, status
+from taskkit.results import result_json
 
 _ENTRY_FIELDS = (
     "width", "height", "duration", "filesize", "codec", "audio_codec",
     "fps", "channels", "language", "label", "url",
 )  # fmt: skip
+
+
+_SUMMARY_TOP_LEVEL = ("title", "description", "tags", "languages")
 
 
 def file_entry(entry: tasks_pb2.FileEntry) -> dict[str, Any]:
@@ -61,7 +64,11 @@ def task_json(task: tasks_pb2.Task) -> dict[str, Any]:
         "finished_at": _optional(task, "finished_at"),
         "updated_at": task.updated_at,
     }
-    result = task.WhichOneof("result")
-    if result is not None:
-        body["results"] = json_format.MessageToDict(getattr(task, result), preserving_proto_field_name=True)
+    results = result_json(task)
+    if results is not None:
+        body["results"] = results
+        if results["kind"] == "summary":  # the D25 example shows a summary at the task's top level
+            body.update({name: results[name] for name in _SUMMARY_TOP_LEVEL})
+    if task.HasField("cache_hit"):
+        body["cache_hit"] = task.cache_hit
     return body

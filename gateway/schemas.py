@@ -78,7 +78,14 @@ class TaskOut(BaseModel):
     filename: str | None
     folder: str | None
     ref: str | None
-    results: dict[str, Any] | None = None
+    results: dict[str, Any] | None = Field(
+        default=None, description="intelligence kinds: the typed result, e.g. {kind: 'speech', text, ...}"
+    )
+    cache_hit: bool | None = Field(default=None, description="speech/summary/outline: transcript reused")
+    title: str | None = Field(default=None, description="summary: also inside results")
+    description: str | None = None
+    tags: list[str] | None = None
+    languages: list[str] | None = None
     created_at: int
     started_at: int | None
     finished_at: int | None

@@ -1,3 +1,2 @@
-"""The intelligence family (speech, nsfw, summary, outline). Its RPCs are declared in
-protos/transmute/intelligence/v1/intelligence.proto; the server arrives with its issue, and until
-then the gateway answers these kinds with 501 kind_unavailable."""
+"""The intelligence family: speech, nsfw, summary and outline on models that ship in pip packages
+(docs/models.md), loaded once per worker process before it reports SERVING."""

@@ -23,7 +23,7 @@ from media_service.geometry import Layout, ffmpeg_filters
 from media_service.ladder import Rung
 from media_service.options import AdaptiveOptions
 from media_service.quality import audio_bitrate
-from media_service.video_argv import base_argv, input_args
+from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
 MPD_NAME: Final = "manifest.mpd"

@@ -25,8 +25,9 @@ from typing import Final
 
 from media_service.options import AudioOptions
 from media_service.quality import audio_bitrate
-from media_service.video_argv import base_argv, check_start, input_args
+from media_service.video_argv import check_start
 from taskkit.errors import InputError
+from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
 

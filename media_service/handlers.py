@@ -12,20 +12,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from transmute.tasks.v1 import tasks_pb2
-
 from media_service import audio_argv, image_ops, video_argv
 from media_service.options import AudioOptions, ImageOptions, VideoOptions
 from taskkit.family import TaskContext
-from taskkit.outcome import Outcome, Output
+from taskkit.outcome import Outcome, Output, output_name
 from taskkit.probe import file_entry, probe
-
-
-def output_name(task: tasks_pb2.Task, extension: str) -> str:
-    """The stored name: ``[folder/]filename``, defaulting to ``<kind><extension>``."""
-    filename = task.filename if task.HasField("filename") else f"{task.kind}{extension}"
-    folder = task.folder.strip("/") if task.HasField("folder") else ""
-    return f"{folder}/{filename}" if folder else filename
 
 
 async def _describe(

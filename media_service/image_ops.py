@@ -28,9 +28,10 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from media_service.geometry import DEFAULT_MAX_PIXELS, Layout, apply_layout, compute_layout, ffmpeg_filters
 from media_service.options import ImageOptions
 from media_service.quality import image_quality, mjpeg_qscale, video_crf
-from media_service.video_argv import base_argv, check_start, input_args
+from media_service.video_argv import check_start
 from taskkit import demuxers
 from taskkit.errors import InputError
+from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
 

@@ -10,17 +10,16 @@ number must be a JSON number (not ``"10"``, not ``true``), a boolean a JSON bool
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final
 
 from media_service.geometry import MAX_DIMENSION, POSITION_ANCHORS, Fit, Length, Percent
 from media_service.quality import DEFAULT_QUALITY, QUALITY_LEVELS
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.fetch import check_scheme
+from taskkit.option_fields import Echo, boolean, choice, fail, got, is_number, parse_fields
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
 VIDEO_CODECS: Final = ("h264", "h265", "vp9", "av1")
@@ -55,83 +54,51 @@ _LANGUAGE_RE: Final = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 
 _COLOR_RE: Final = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
-def _got(value: Any) -> str:
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _fail(field: str, expected: str, value: Any) -> InvalidRequest:
-    return InvalidRequest(f"options.{field} must be {expected} (got {_got(value)}).")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 # --- value parsers: (field name, raw value) -> normalised value, or InvalidRequest -------------
-
-
-def _choice(allowed: tuple[str, ...], aliases: Mapping[str, str] | None = None) -> Callable[[str, Any], str]:
-    def parse(field: str, value: Any) -> str:
-        if isinstance(value, str):
-            value = (aliases or {}).get(value, value)
-            if value in allowed:
-                return value
-        raise _fail(field, "one of " + ", ".join(allowed), value)
-
-    return parse
 
 
 def _length(field: str, value: Any) -> Length:
     expected = 'a positive integer or a percentage like "50%"'
     if isinstance(value, int) and not isinstance(value, bool):
         if value <= 0:
-            raise _fail(field, expected, value)
+            raise fail(field, expected, value)
         if value > MAX_DIMENSION:
-            raise _fail(field, f"at most {MAX_DIMENSION} pixels", value)
+            raise fail(field, f"at most {MAX_DIMENSION} pixels", value)
         return value
     if isinstance(value, str) and (match := _PERCENT_RE.match(value)):
         percent = float(match.group(1))
         if 0 < percent <= MAX_PERCENT:
             return Percent(percent)
-        raise _fail(field, f'a percentage above 0% and at most {MAX_PERCENT}% like "50%"', value)
-    raise _fail(field, expected, value)
+        raise fail(field, f'a percentage above 0% and at most {MAX_PERCENT}% like "50%"', value)
+    raise fail(field, expected, value)
 
 
 def _seconds(field: str, value: Any) -> float:
-    if _is_number(value) and value >= 0:
+    if is_number(value) and value >= 0:
         return value
-    raise _fail(field, "a number of seconds, 0 or more", value)
+    raise fail(field, "a number of seconds, 0 or more", value)
 
 
 def _positive_seconds(field: str, value: Any) -> float:
-    if _is_number(value) and value > 0:
+    if is_number(value) and value > 0:
         return value
-    raise _fail(field, "a number of seconds greater than 0", value)
+    raise fail(field, "a number of seconds greater than 0", value)
 
 
 def _fps(field: str, value: Any) -> float:
     low, high = FPS_RANGE
-    if _is_number(value) and low <= value <= high:
+    if is_number(value) and low <= value <= high:
         return value
-    raise _fail(field, f"a number from {low} to {high}", value)
+    raise fail(field, f"a number from {low} to {high}", value)
 
 
 def _bitrate(low: int, high: int) -> Callable[[str, Any], int]:
     def parse(field: str, value: Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        raise _fail(field, f"an integer number of bits per second from {low} to {high}", value)
+        raise fail(field, f"an integer number of bits per second from {low} to {high}", value)
 
     return parse
-
-
-def _bool(field: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise _fail(field, "true or false", value)
 
 
 def _color(field: str, value: Any) -> str:
@@ -140,16 +107,16 @@ def _color(field: str, value: Any) -> str:
         if len(digits) == 3:
             digits = "".join(c * 2 for c in digits)
         return "#" + digits
-    raise _fail(field, 'a hex colour like "#000000" or "#000"', value)
+    raise fail(field, 'a hex colour like "#000000" or "#000"', value)
 
 
-_quality = _choice(QUALITY_LEVELS)
-_fit = _choice(FITS)
-_position = _choice(POSITIONS)
+_quality = choice(QUALITY_LEVELS)
+_fit = choice(FITS)
+_position = choice(POSITIONS)
 
 _VIDEO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "format": _choice(VIDEO_FORMATS),
-    "codec": _choice(VIDEO_CODECS),
+    "format": choice(VIDEO_FORMATS),
+    "codec": choice(VIDEO_CODECS),
     "quality": _quality,
     "width": _length,
     "height": _length,
@@ -160,11 +127,11 @@ _VIDEO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "start": _seconds,
     "end": _positive_seconds,
     "duration": _positive_seconds,
-    "mute": _bool,
+    "mute": boolean,
     "bitrate": _bitrate(*VIDEO_BITRATE_RANGE),
 }
 _IMAGE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "format": _choice(IMAGE_FORMATS, aliases={"jpg": "jpeg"}),
+    "format": choice(IMAGE_FORMATS, aliases={"jpg": "jpeg"}),
     "quality": _quality,
     "width": _length,
     "height": _length,
@@ -174,7 +141,7 @@ _IMAGE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "start": _seconds,
 }
 _AUDIO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "format": _choice(AUDIO_FORMATS),
+    "format": choice(AUDIO_FORMATS),
     "quality": _quality,
     "bitrate": _bitrate(*AUDIO_BITRATE_RANGE),
     "start": _seconds,
@@ -184,14 +151,14 @@ _AUDIO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
 
 def _segment_duration(field: str, value: Any) -> float:
     low, high = SEGMENT_DURATION_RANGE
-    if _is_number(value) and low <= value <= high:
+    if is_number(value) and low <= value <= high:
         return float(value)
-    raise _fail(field, f"a number of seconds from {low} to {high}", value)
+    raise fail(field, f"a number of seconds from {low} to {high}", value)
 
 
 def _object_list(field: str, value: Any, limit: int) -> list[Mapping[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
-        raise _fail(field, "a list of objects", value)
+        raise fail(field, "a list of objects", value)
     if not 1 <= len(value) <= limit:
         raise InvalidRequest(f"options.{field} must be a list of 1 to {limit} objects (got {len(value)}).")
     return value
@@ -217,7 +184,7 @@ def _renditions(field: str, value: Any) -> tuple[RungSpec, ...]:
         height = item["height"]
         if not (isinstance(height, int) and not isinstance(height, bool) and low <= height <= high):
             raise InvalidRequest(
-                f"{name}.height must be an integer from {low} to {high} (got {_got(height)})."
+                f"{name}.height must be an integer from {low} to {high} (got {got(height)})."
             )
         bitrate = item.get("bitrate")
         if bitrate is not None:
@@ -243,19 +210,19 @@ def _subtitles(field: str, value: Any) -> tuple[SubtitleSpec, ...]:
         try:
             check_scheme(url if isinstance(url, str) else "")
         except InputError:
-            raise InvalidRequest(f"{name}.url must be an http or https URL (got {_got(url)}).") from None
+            raise InvalidRequest(f"{name}.url must be an http or https URL (got {got(url)}).") from None
         if language is not None and not (isinstance(language, str) and _LANGUAGE_RE.match(language)):
             raise InvalidRequest(
-                f'{name}.language must be a language tag like "en" or "pt-BR" (got {_got(language)}).'
+                f'{name}.language must be a language tag like "en" or "pt-BR" (got {got(language)}).'
             )
         if label is not None and not (
             isinstance(label, str) and 0 < len(label) <= 64 and label.isprintable()
         ):
             raise InvalidRequest(
-                f"{name}.label must be text of 1 to 64 printable characters (got {_got(label)})."
+                f"{name}.label must be text of 1 to 64 printable characters (got {got(label)})."
             )
         if default is not None and not isinstance(default, bool):
-            raise InvalidRequest(f"{name}.default must be true or false (got {_got(default)}).")
+            raise InvalidRequest(f"{name}.default must be true or false (got {got(default)}).")
         tracks.append(
             SubtitleSpec(
                 url=url,
@@ -270,8 +237,8 @@ def _subtitles(field: str, value: Any) -> tuple[SubtitleSpec, ...]:
 
 
 _ADAPTIVE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "format": _choice(ADAPTIVE_FORMATS),
-    "codec": _choice(ADAPTIVE_CODECS),
+    "format": choice(ADAPTIVE_FORMATS),
+    "codec": choice(ADAPTIVE_CODECS),
     "quality": _quality,
     "width": _length,
     "height": _length,
@@ -284,21 +251,6 @@ _ADAPTIVE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "renditions": _renditions,
     "subtitles": _subtitles,
 }
-
-
-def _parse_fields(kind: str, raw: Any, parsers: Mapping[str, Callable[[str, Any], Any]]) -> dict[str, Any]:
-    """Check names, parse each given value; ``None`` values count as not given."""
-    if not isinstance(raw, Mapping):
-        raise InvalidRequest(f"options must be a JSON object (got {_got(raw)}).")
-    allowed = ", ".join(sorted(parsers))
-    parsed: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in parsers:
-            reason = "is not supported by this server" if name in _UNSUPPORTED else "is not a known option"
-            raise InvalidRequest(f"options.{name} {reason} for kind {kind}; allowed options are {allowed}.")
-        if value is not None:
-            parsed[name] = parsers[name](name, value)
-    return parsed
 
 
 def _check_window(values: Mapping[str, Any]) -> None:
@@ -318,30 +270,8 @@ def _check_background(values: Mapping[str, Any]) -> None:
         raise InvalidRequest(f'options.background only applies with options.fit "contain" ({got}).')
 
 
-def _echo(value: Any) -> Any:
-    if isinstance(value, Percent):
-        return str(value)
-    if isinstance(value, tuple):
-        return [_echo(item) for item in value]
-    if isinstance(value, _Echo):
-        return value.to_dict()
-    return value
-
-
-class _Echo:
-    """``to_dict`` shared by the option dataclasses: given fields plus resolved defaults."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None and value != ():
-                out[f.name] = _echo(value)
-        return out
-
-
 @dataclass(frozen=True)
-class RungSpec(_Echo):
+class RungSpec(Echo):
     """One rung of an explicit ladder; ``bitrate`` None takes the ladder table's value."""
 
     height: int
@@ -349,7 +279,7 @@ class RungSpec(_Echo):
 
 
 @dataclass(frozen=True)
-class SubtitleSpec(_Echo):
+class SubtitleSpec(Echo):
     url: str
     label: str
     language: str | None = None
@@ -357,7 +287,7 @@ class SubtitleSpec(_Echo):
 
 
 @dataclass(frozen=True)
-class VideoOptions(_Echo):
+class VideoOptions(Echo):
     format: str = "mp4"
     codec: str = "h264"
     quality: str = DEFAULT_QUALITY
@@ -384,7 +314,7 @@ class VideoOptions(_Echo):
 
 
 @dataclass(frozen=True)
-class ImageOptions(_Echo):
+class ImageOptions(Echo):
     format: str | None = None  # None: same as the input (see image_ops.output_format)
     quality: str = DEFAULT_QUALITY
     width: Length | None = None
@@ -396,7 +326,7 @@ class ImageOptions(_Echo):
 
 
 @dataclass(frozen=True)
-class AudioOptions(_Echo):
+class AudioOptions(Echo):
     format: str = "mp3"
     quality: str | None = None  # None when a bitrate is given, or lossless without a level
     bitrate: int | None = None
@@ -410,7 +340,7 @@ class AudioOptions(_Echo):
 
 
 @dataclass(frozen=True)
-class AdaptiveOptions(_Echo):
+class AdaptiveOptions(Echo):
     format: str = "hls"
     codec: str = "h264"
     quality: str = DEFAULT_QUALITY
@@ -433,7 +363,7 @@ class AdaptiveOptions(_Echo):
 
 def parse_adaptive_options(raw: Mapping[str, Any]) -> AdaptiveOptions:
     """Validate ``adaptive_video`` options (docs: README "adaptive_video")."""
-    values = _parse_fields("adaptive_video", raw, _ADAPTIVE_PARSERS)
+    values = parse_fields("adaptive_video", raw, _ADAPTIVE_PARSERS, unsupported=_UNSUPPORTED)
     _check_window(values)
     _check_background(values)
     return AdaptiveOptions(**values)
@@ -441,7 +371,7 @@ def parse_adaptive_options(raw: Mapping[str, Any]) -> AdaptiveOptions:
 
 def parse_video_options(raw: Mapping[str, Any]) -> VideoOptions:
     """Validate ``video`` options; codec defaults per format, format defaults to mp4 (webm for vp9)."""
-    values = _parse_fields("video", raw, _VIDEO_PARSERS)
+    values = parse_fields("video", raw, _VIDEO_PARSERS, unsupported=_UNSUPPORTED)
     _check_window(values)
     _check_background(values)
     codec = values.get("codec")
@@ -459,14 +389,14 @@ def parse_video_options(raw: Mapping[str, Any]) -> VideoOptions:
 
 def parse_image_options(raw: Mapping[str, Any]) -> ImageOptions:
     """Validate ``image`` options; ``"jpg"`` is normalised to ``"jpeg"``."""
-    values = _parse_fields("image", raw, _IMAGE_PARSERS)
+    values = parse_fields("image", raw, _IMAGE_PARSERS, unsupported=_UNSUPPORTED)
     _check_background(values)
     return ImageOptions(**values)
 
 
 def parse_audio_options(raw: Mapping[str, Any]) -> AudioOptions:
     """Validate ``audio`` options; quality and bitrate exclude each other, lossless takes neither."""
-    values = _parse_fields("audio", raw, _AUDIO_PARSERS)
+    values = parse_fields("audio", raw, _AUDIO_PARSERS, unsupported=_UNSUPPORTED)
     _check_window(values)
     fmt = values.setdefault("format", "mp3")
     if "quality" in values and "bitrate" in values:

@@ -27,8 +27,8 @@ from typing import Final
 from media_service.geometry import DEFAULT_MAX_PIXELS, compute_layout, ffmpeg_filters
 from media_service.options import AdaptiveOptions, AudioOptions, VideoOptions
 from media_service.quality import audio_bitrate, video_crf
-from taskkit import demuxers
 from taskkit.errors import InputError
+from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
 # format -> (file extension, MIME type, ffmpeg muxer)
@@ -51,33 +51,12 @@ def output_mime(fmt: str) -> str:
     return _FORMATS[fmt][1]
 
 
-def base_argv(ffmpeg: str) -> list[str]:
-    """The fixed head of every ffmpeg argv; the runner adds ``-progress pipe:1 -nostats``."""
-    return [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-
-
-def seconds(value: float) -> str:
-    """ffmpeg time argument with millisecond precision."""
-    return f"{value:.3f}"
-
-
 def check_start(start: float, probe: ProbeResult) -> None:
     """Refuse a start time at or past the end of the input (ffmpeg would write an empty file)."""
     if start > 0 and probe.duration is not None and start >= probe.duration:
         raise InputError(
             f"options.start ({start:g} s) is at or beyond the end of the input ({probe.duration:g} s long)"
         )
-
-
-def input_args(src: Path, probe: ProbeResult, start: float, length: float | None) -> list[str]:
-    """The untrusted input: the demuxer the probe chose (ffmpeg never re-detects) and both
-    whitelists, ``-ss`` before ``-i`` (fast and, since we re-encode, frame-accurate), ``-t`` after."""
-    args = demuxers.ffmpeg_input_args(probe.format_name)
-    args += ["-ss", seconds(start)] if start > 0 else []
-    args += ["-i", str(src)]
-    if length is not None:
-        args += ["-t", seconds(length)]
-    return args
 
 
 def expected_duration(

@@ -1,4 +1,5 @@
-"""The whole local stack as child processes: nats-server (JetStream), media_service and the gateway.
+"""The whole local stack as child processes: nats-server (JetStream), media_service,
+intelligence_service and the gateway.
 
 ``make run`` uses it for the development stack, the end-to-end tests and the benchmarks use it to
 own their infrastructure (free ports, a temp store), so all three run the same real parts.
@@ -57,9 +58,11 @@ class StackConfig:
     signing_secret: str
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
+    intelligence_port: int = field(default_factory=free_port)
     nats_port: int = field(default_factory=free_port)
     allow_private_urls: bool = True
     media_role: str = "all"  # "api" to run workers only as add_worker() processes
+    intelligence: bool = True  # start intelligence_service (it loads its models at start)
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
 
 
@@ -69,7 +72,7 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._argv: dict[str, tuple[list[str], int | None]] = {}  # how each process was started
+        self._argv: dict[str, tuple[list[str], int | None, dict[str, str]]] = {}  # how each was started
         self._workers = 0
 
     @property
@@ -88,6 +91,11 @@ class Stack:
                 "TRANSMUTE_NATS_URL": self.nats_url,
                 "TRANSMUTE_GRPC_PORT": str(c.grpc_port),
                 "TRANSMUTE_MEDIA_ADDR": f"127.0.0.1:{c.grpc_port}",
+                **(
+                    {"TRANSMUTE_INTELLIGENCE_ADDR": f"127.0.0.1:{c.intelligence_port}"}
+                    if c.intelligence
+                    else {}
+                ),
                 "TRANSMUTE_HTTP_PORT": str(c.http_port),
                 "TRANSMUTE_PUBLIC_URL": self.base_url,
                 "TRANSMUTE_API_KEY": c.api_key,
@@ -99,13 +107,19 @@ class Stack:
         env.update(c.env)
         return env
 
-    def _spawn(self, name: str, argv: list[str], port: int | None = None) -> subprocess.Popen[bytes]:
-        self._argv[name] = (argv, port)
+    def _spawn(
+        self, name: str, argv: list[str], port: int | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        self._argv[name] = (argv, port, env or {})
         logs = self.config.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                env={**self.env(), **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.procs[name] = proc
         if port is not None:
@@ -122,6 +136,13 @@ class Stack:
             c.nats_port,
         )
         self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role], c.grpc_port)
+        if c.intelligence:
+            self._spawn(
+                "intelligence",
+                [sys.executable, "-m", "intelligence_service", "--role", "all"],
+                c.intelligence_port,
+                env={"TRANSMUTE_GRPC_PORT": str(c.intelligence_port)},
+            )
         self._spawn("gateway", [sys.executable, "-m", "gateway"], c.http_port)
         httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
         return self
@@ -144,8 +165,8 @@ class Stack:
         """Stop one process with ``sig``, leave it down ``down_s``, start it again as it was."""
         self.kill(name, sig)
         time.sleep(down_s)
-        argv, port = self._argv[name]
-        self._spawn(name, argv, port)
+        argv, port, env = self._argv[name]
+        self._spawn(name, argv, port, env)
 
     def log_text(self, name: str) -> str:
         path = self.config.root / "logs" / f"{name}.log"

@@ -57,6 +57,7 @@ def main() -> None:
         signing_secret=os.environ.get("TRANSMUTE_SIGNING_SECRET") or secret_file.read_text().strip(),
         http_port=int(os.environ.get("TRANSMUTE_HTTP_PORT", "8080")),
         grpc_port=int(os.environ.get("TRANSMUTE_GRPC_PORT", "50051")),
+        intelligence_port=int(os.environ.get("TRANSMUTE_INTELLIGENCE_PORT", "50052")),
         nats_port=int(os.environ.get("TRANSMUTE_NATS_PORT", "4222")),
         allow_private_urls=True,
     )

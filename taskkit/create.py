@@ -1,7 +1,8 @@
 """The Create RPCs of every family: parse the kind's options once, check the spec, create the task.
 
-A family's servicer is a list of one-line methods, each calling ``CreateHelper.create`` with its
-kind's name; the rules themselves live in the kind's parser (``Kind.parse``). A repeated create (an
+A family's servicer is generated (:func:`servicer_for`): one ``Create<Kind>Task`` method per kind,
+each calling ``CreateHelper.create`` with its kind's name; the rules themselves live in the kind's
+parser (``Kind.parse``). A repeated create (an
 ``idempotency-key`` or a proposed ``transmute-task-id``, see ``taskkit.request_ids``) returns the
 task it made the first time, with ``idempotent-replayed: true`` in the trailing metadata.
 """
@@ -9,6 +10,7 @@ task it made the first time, with ``idempotent-replayed: true`` in the trailing 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -80,3 +82,30 @@ class CreateHelper:
         if created.replayed:
             context.set_trailing_metadata(((request_ids.REPLAYED_KEY, "true"),))
         return created.task
+
+
+def rpc_name(kind: str) -> str:
+    """The Create RPC of a kind: ``adaptive_video`` → ``CreateAdaptiveVideoTask``."""
+    return "Create" + "".join(part.title() for part in kind.split("_")) + "Task"
+
+
+def servicer_for(base: type, kinds: Iterable[str]) -> Callable[[CreateHelper], object]:
+    """A servicer class over the generated ``base`` whose Create RPC of each kind calls the
+    helper; a kind without its RPC in the proto is a programming error, found at import."""
+
+    def init(self: Any, create: CreateHelper) -> None:
+        self._create = create
+
+    def method(kind: str) -> Callable[..., Awaitable[tasks_pb2.Task]]:
+        async def create_task(self: Any, request: Any, context: grpc.aio.ServicerContext) -> tasks_pb2.Task:
+            return await self._create.create(kind, request, context)
+
+        create_task.__name__ = rpc_name(kind)
+        return create_task
+
+    methods: dict[str, Any] = {"__init__": init}
+    for kind in kinds:
+        if not hasattr(base, rpc_name(kind)):
+            raise TypeError(f"{base.__name__} has no {rpc_name(kind)} RPC for kind {kind}")
+        methods[rpc_name(kind)] = method(kind)
+    return type(base.__name__, (base,), methods)

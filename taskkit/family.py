@@ -102,6 +102,7 @@ class Kind:
     parse: Parser
     handler: Handler
     timeout_seconds: float = 3_600.0  # the whole handler; TRANSMUTE_KIND_TIMEOUTS overrides it
+    resources: tuple[str, ...] = ()  # the family resources its handler uses (opened only if needed)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ class Family:
             if kind.name == name:
                 return kind
         raise KeyError(name)
+
+    def resources_for(self, kinds: tuple[Kind, ...]) -> dict[str, ResourceFactory]:
+        """The resources the given kinds use, so a worker running only ``nsfw`` never loads
+        Whisper; a kind naming a resource the family does not declare is a programming error."""
+        names = {name for kind in kinds for name in kind.resources}
+        missing = names - set(self.resources)
+        if missing:
+            raise KeyError(f"kinds of {self.name} use undeclared resources: {', '.join(sorted(missing))}")
+        return {name: factory for name, factory in self.resources.items() if name in names}
 
     def selected(self, settings: Settings) -> tuple[Kind, ...]:
         """The kinds this process's worker runs: ``TRANSMUTE_KINDS``, default all of them."""

@@ -27,10 +27,12 @@ class Output:
 
 @dataclass
 class Outcome:
-    """A handler's result: outputs, and optionally one ``Task.result`` message (speech, nsfw, ...)."""
+    """A handler's result: outputs, optionally one ``Task.result`` message (speech, nsfw, ...), and
+    whether it reused a cached intermediate (``Task.cache_hit``; None when the kind caches nothing)."""
 
     outputs: list[Output] = field(default_factory=list)
     result: Message | None = None
+    cache_hit: bool | None = None
 
 
 def set_result(task: tasks_pb2.Task, result: Message) -> None:
@@ -40,3 +42,10 @@ def set_result(task: tasks_pb2.Task, result: Message) -> None:
             getattr(task, candidate.name).CopyFrom(result)
             return
     raise TypeError(f"{result.DESCRIPTOR.full_name} is not one of the Task.result types")
+
+
+def output_name(task: tasks_pb2.Task, extension: str) -> str:
+    """The stored name: ``[folder/]filename``, defaulting to ``<kind><extension>``."""
+    filename = task.filename if task.HasField("filename") else f"{task.kind}{extension}"
+    folder = task.folder.strip("/") if task.HasField("folder") else ""
+    return f"{folder}/{filename}" if folder else filename

@@ -96,7 +96,7 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             jobs.append(asyncio.create_task(sweeper.run(stop)))
         opened: dict[str, Any] = {}
         if settings.role in ("worker", "all"):
-            for name, factory in family.resources.items():
+            for name, factory in family.resources_for(kinds).items():
                 opened[name] = await resources.enter_async_context(factory(settings))
                 log.info("resource opened", extra={"family": family.name, "resource": name})
         if health is not None:

@@ -324,6 +324,8 @@ class Worker:
             t.outputs.extend(stored.entries)
             if outcome.result is not None:
                 set_result(t, outcome.result)
+            if outcome.cache_hit is not None:
+                t.cache_hit = outcome.cache_hit
             t.status = status.SUCCEEDED
             t.progress = 100
             t.finished_at = int(time.time())

@@ -105,6 +105,7 @@ def guarded_stack(tmp_path: Path) -> Iterator[Stack]:
         api_key="ittybit_test_" + secrets.token_hex(8),
         signing_secret=secrets.token_urlsafe(32),
         allow_private_urls=False,
+        intelligence=False,  # only media kinds here: no models to load
     )
     with Stack(config) as running:
         yield running

@@ -50,6 +50,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, str]) 
         api_key="ittybit_faults_" + secrets.token_hex(8),
         signing_secret=secrets.token_urlsafe(32),
         media_role="api",  # workers are separate processes, so a worker can die on its own
+        intelligence=False,
         env={**FAULT_ENV, "TRANSMUTE_API_KEYS_FILE": str(keys_file)},
     )
     with Stack(config) as stack:

@@ -20,7 +20,6 @@ from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2
 
 from media_service.family import FAMILY
-from media_service.servicer import MediaServicer
 from stack import free_port, nats_server_binary, wait_port
 from taskkit import ids, request_ids, status
 from taskkit.config import Settings
@@ -202,7 +201,7 @@ async def test_a_create_while_nats_is_down_is_unavailable_not_internal(tmp_path:
 
     def register(server: grpc.aio.Server) -> None:
         helper = CreateHelper(creator(bus), FAMILY.kinds, Settings(signing_secret="s"))
-        media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(helper), server)
+        media_pb2_grpc.add_MediaServicer_to_server(FAMILY.servicer(helper), server)
 
     server, grpc_port, health = create_server(address="127.0.0.1:0", register=register, service_names=names)
     await server.start()

@@ -13,7 +13,6 @@ from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from media_service.family import FAMILY
-from media_service.servicer import MediaServicer
 from taskkit.config import Settings
 from taskkit.create import CreateHelper
 from taskkit.creator import TaskCreator
@@ -37,7 +36,7 @@ async def channel(tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
         def register(server: grpc.aio.Server) -> None:
             creator = TaskCreator(bus=bus, store=store, family="media")
             helper = CreateHelper(creator, FAMILY.kinds, settings)
-            media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(helper), server)
+            media_pb2_grpc.add_MediaServicer_to_server(FAMILY.servicer(helper), server)
             tasks_pb2_grpc.add_TasksServicer_to_server(
                 TasksServicer(bus=bus, store=store, settings=settings), server
             )

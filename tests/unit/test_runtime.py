@@ -37,6 +37,7 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from stack import free_port
 from taskkit import service, signing, status
 from taskkit.config import Settings
+from taskkit.create import rpc_name, servicer_for
 from taskkit.creator import TaskCreator
 from taskkit.errors import Cancelled, NotFound
 from taskkit.family import Family, Kind, TaskContext, budget
@@ -377,7 +378,11 @@ async def test_serve_opens_resources_before_serving_and_closes_them_on_stop(bus:
         seen.append(ctx.resources["model"])
         return Outcome(outputs=[copy_output(ctx)])
 
-    family = family_of("rtserve", Kind("use", parse_none, uses_model), resources={"model": model.factory})
+    family = family_of(
+        "rtserve",
+        Kind("use", parse_none, uses_model, resources=("model",)),
+        resources={"model": model.factory},
+    )
     assert bus.nc.connected_url is not None
     port = free_port()
     settings = settings_for(
@@ -431,6 +436,28 @@ async def test_serve_opens_resources_before_serving_and_closes_them_on_stop(bus:
         await asyncio.wait_for(serving, timeout=10)
     assert model.events == ["opening", "opened", "closed"]
     assert model.closed_by is serving, "serve should close its resources before it returns"
+
+
+def test_a_worker_opens_only_the_resources_of_the_kinds_it_runs() -> None:
+    """A GPU host running only ``speech`` must not load the nsfw model, and the reverse."""
+    model, other = FakeModel(), FakeModel()
+
+    async def handler(ctx: TaskContext) -> Outcome:
+        return Outcome()
+
+    family = family_of(
+        "rtpick",
+        Kind("a", parse_none, handler, resources=("model",)),
+        Kind("b", parse_none, handler, resources=("other",)),
+        Kind("c", parse_none, handler),
+        resources={"model": model.factory, "other": other.factory},
+    )
+    assert set(family.resources_for(family.kinds)) == {"model", "other"}
+    assert set(family.resources_for((family.kind("a"),))) == {"model"}
+    assert family.resources_for((family.kind("c"),)) == {}
+    broken = family_of("rtbroken", Kind("d", parse_none, handler, resources=("missing",)))
+    with pytest.raises(KeyError, match="missing"):
+        broken.resources_for(broken.kinds)
 
 
 # --- 6. package outputs -------------------------------------------------------------------------
@@ -649,3 +676,13 @@ def test_main_refuses_an_unknown_role(capsys: pytest.CaptureFixture[str]) -> Non
         service.main(family, ["--role", "bogus"])
     assert exited.value.code == 2
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_a_family_servicer_is_generated_from_its_kinds() -> None:
+    """One Create RPC per kind, named from the kind; a kind the proto lacks fails at import."""
+    servicer = servicer_for(media_pb2_grpc.MediaServicer, ["video", "adaptive_video"])
+    assert rpc_name("adaptive_video") == "CreateAdaptiveVideoTask"
+    assert "CreateVideoTask" in vars(servicer) and "CreateAdaptiveVideoTask" in vars(servicer)
+    assert "CreateImageTask" not in vars(servicer), "kinds not named stay the base's UNIMPLEMENTED"
+    with pytest.raises(TypeError, match="no CreateSpeechTask RPC for kind speech"):
+        servicer_for(media_pb2_grpc.MediaServicer, ["speech"])
