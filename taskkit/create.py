@@ -22,6 +22,7 @@ from taskkit.creator import Retry, TaskCreator
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.family import Kind
 from taskkit.fetch import check_url_literal
+from taskkit.inputs import own_file_key
 from taskkit.project import project_of
 from taskkit.signing import check_key
 
@@ -47,7 +48,8 @@ def check_spec(spec: tasks_pb2.TaskSpec, settings: Settings) -> None:
     )
     if spec.url:
         try:
-            check_url_literal(spec.url, allow_private=settings.allow_private_urls)
+            if own_file_key(spec.url, settings) is None:  # our own links are read from storage
+                check_url_literal(spec.url, allow_private=settings.allow_private_urls)
         except InputError as exc:
             raise InvalidRequest(exc.message[:1].upper() + exc.message[1:] + ".") from None
 

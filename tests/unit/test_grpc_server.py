@@ -13,6 +13,7 @@ from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from media_service.family import FAMILY
+from taskkit import signing
 from taskkit.config import Settings
 from taskkit.create import CreateHelper
 from taskkit.creator import TaskCreator
@@ -174,3 +175,12 @@ async def test_metadata_at_the_limits_is_accepted(channel: grpc.aio.Channel) -> 
     spec = _spec(metadata={"deep": _nested(4), "text": "x" * 1000}, filename="n" * 200, folder="d" * 200)
     task = await media.CreateVideoTask(media_pb2.CreateVideoTaskRequest(spec=spec), metadata=META, timeout=5)
     assert task.metadata["text"] == "x" * 1000
+
+
+async def test_a_link_this_deployment_signed_is_not_a_private_address(channel: grpc.aio.Channel) -> None:
+    """Our own links (``public_url`` may well be localhost) are read from storage, not fetched."""
+    link = signing.signed_url("http://localhost:8080", "s", "p/uploads/a.mp4", ttl=600)
+    media = media_pb2_grpc.MediaStub(channel)
+    request = media_pb2.CreateVideoTaskRequest(spec=_spec(url=link))
+    task = await media.CreateVideoTask(request, metadata=META, timeout=5)
+    assert task.url == link
