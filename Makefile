@@ -53,7 +53,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy taskkit gateway media_service intelligence_service stack
+	$(VENV)/bin/mypy taskkit gateway media_service intelligence_service tracks_service stack
 
 clean:
 	rm -rf $(VENV) gen var .pytest_cache .mypy_cache .ruff_cache

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 from transmute.tasks.v1 import tasks_pb2
 
-from intelligence_service import nsfw_model, scenes
+from intelligence_service import nsfw_model
 from intelligence_service.json_output import json_output
+from taskkit import scenes
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.outcome import Outcome

@@ -6,23 +6,15 @@ are its behaviour (detected language, a transcript with word timings, voice acti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from taskkit.option_fields import Echo, ValueParser, boolean, choice, fail, is_number, parse_fields
+from taskkit.option_fields import Echo, ValueParser, boolean, choice, fail, language, parse_fields, seconds
 
 SPEECH_TASKS: Final = ("transcribe", "translate")
 MAX_PROMPT_CHARS: Final = 1000  # Whisper reads at most 224 prompt tokens; checked in tokens by the model
 MIN_SECTION_RANGE: Final = (1.0, 3600.0)
-_LANGUAGE_RE: Final = re.compile(r"^[a-z]{2,3}$")
-
-
-def _language(field: str, value: Any) -> str:
-    if isinstance(value, str) and _LANGUAGE_RE.match(value.lower()):
-        return value.lower()
-    raise fail(field, 'an ISO 639-1 language code like "en"', value)
 
 
 def _prompt(field: str, value: Any) -> str:
@@ -31,15 +23,8 @@ def _prompt(field: str, value: Any) -> str:
     raise fail(field, f"a non-empty text of at most {MAX_PROMPT_CHARS} characters", value)
 
 
-def _min_section(field: str, value: Any) -> float:
-    low, high = MIN_SECTION_RANGE
-    if is_number(value) and low <= value <= high:
-        return float(value)
-    raise fail(field, f"a number of seconds from {low:g} to {high:g}", value)
-
-
 _SPEECH_PARSERS: Final[dict[str, ValueParser]] = {
-    "language": _language,
+    "language": language,
     "task": choice(SPEECH_TASKS),
     "word_timestamps": boolean,
     "vad": boolean,
@@ -79,4 +64,4 @@ def parse_summary_options(raw: Mapping[str, Any]) -> NoOptions:
 
 
 def parse_outline_options(raw: Mapping[str, Any]) -> OutlineOptions:
-    return OutlineOptions(**parse_fields("outline", raw, {"min_section": _min_section}))
+    return OutlineOptions(**parse_fields("outline", raw, {"min_section": seconds(*MIN_SECTION_RANGE)}))

@@ -7,11 +7,12 @@ from transmute.tasks.v1 import tasks_pb2
 
 from intelligence_service.json_output import json_output
 from intelligence_service.options import OutlineOptions
-from intelligence_service.summary import scene_cuts, spoken
+from intelligence_service.summary import spoken
 from intelligence_service.text.segmentation import outline
 from intelligence_service.transcripts import TRANSCRIPT_STEPS
 from taskkit.family import TaskContext
 from taskkit.outcome import Outcome
+from taskkit.scenes import scene_cuts
 
 
 async def handle(ctx: TaskContext) -> Outcome:
@@ -27,7 +28,7 @@ async def handle(ctx: TaskContext) -> Outcome:
         min_section=opts.min_section,
         language=transcript.language if transcript.segments else None,
     )
-    result = tasks_pb2.OutlineResult()
+    result = tasks_pb2.OutlineResult(speech_detected=bool(transcript.segments))
     for section in sections:
         result.timeline.add(title=section.title, start=round(section.start, 3), end=round(section.end, 3))
     return Outcome([json_output(ctx, result)], result=result, cache_hit=cached)

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from transmute.tasks.v1 import tasks_pb2
 
-from intelligence_service import llm, scenes
+from intelligence_service import llm
 from intelligence_service.json_output import json_output
 from intelligence_service.options import SpeechOptions
 from intelligence_service.text.summarize import summarize
 from intelligence_service.transcripts import TRANSCRIPT_STEPS, Transcript, transcript_for
 from taskkit.family import TaskContext
 from taskkit.outcome import Outcome
-
-
-async def scene_cuts(ctx: TaskContext, step: str) -> list[float]:
-    """Scene cut times of the input's video (none for audio)."""
-    if ctx.probe.video is None or ctx.probe.is_image:
-        return []
-    argv = scenes.scene_cuts_argv(ctx.input_path, ctx.probe, "cuts.txt", ffmpeg=ctx.settings.ffmpeg_path)
-    await ctx.ffmpeg(argv, duration=ctx.probe.duration, step=step)
-    return scenes.parse_times((ctx.workdir / "cuts.txt").read_text())
+from taskkit.scenes import scene_cuts
 
 
 def no_speech_description(ctx: TaskContext, cuts: list[float]) -> str:

@@ -1,5 +1,5 @@
 """The whole local stack as child processes: nats-server (JetStream), media_service,
-intelligence_service and the gateway.
+intelligence_service, tracks_service and the gateway.
 
 ``make run`` uses it for the development stack, the end-to-end tests and the benchmarks use it to
 own their infrastructure (free ports, a temp store), so all three run the same real parts.
@@ -59,10 +59,12 @@ class StackConfig:
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     intelligence_port: int = field(default_factory=free_port)
+    tracks_port: int = field(default_factory=free_port)
     nats_port: int = field(default_factory=free_port)
     allow_private_urls: bool = True
     media_role: str = "all"  # "api" to run workers only as add_worker() processes
     intelligence: bool = True  # start intelligence_service (it loads its models at start)
+    tracks: bool = False  # start tracks_service (with intelligence: its subtitles/chapters need it)
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
 
 
@@ -143,6 +145,13 @@ class Stack:
                 c.intelligence_port,
                 env={"TRANSMUTE_GRPC_PORT": str(c.intelligence_port)},
             )
+            if c.tracks:
+                self._spawn(
+                    "tracks",
+                    [sys.executable, "-m", "tracks_service", "--role", "all"],
+                    c.tracks_port,
+                    env={"TRANSMUTE_GRPC_PORT": str(c.tracks_port)},
+                )
         self._spawn("gateway", [sys.executable, "-m", "gateway"], c.http_port)
         httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
         return self

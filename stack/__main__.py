@@ -58,6 +58,7 @@ def main() -> None:
         http_port=int(os.environ.get("TRANSMUTE_HTTP_PORT", "8080")),
         grpc_port=int(os.environ.get("TRANSMUTE_GRPC_PORT", "50051")),
         intelligence_port=int(os.environ.get("TRANSMUTE_INTELLIGENCE_PORT", "50052")),
+        tracks_port=int(os.environ.get("TRANSMUTE_TRACKS_PORT", "50053")),
         nats_port=int(os.environ.get("TRANSMUTE_NATS_PORT", "4222")),
         allow_private_urls=True,
     )

@@ -36,7 +36,7 @@ def metadata(project: str) -> tuple[tuple[str, str], ...]:
 class Clients:
     tasks: tasks_pb2_grpc.TasksStub
     families: dict[str, Any]
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Clients:
@@ -52,7 +52,7 @@ class Clients:
         return cls(
             tasks=tasks_pb2_grpc.TasksStub(channels["media"]),
             families={name: _STUBS[name](channel) for name, channel in channels.items()},
-            channels=list(channels.values()),
+            channels=channels,
         )
 
     def family(self, name: str, kind: str) -> Any:
@@ -61,6 +61,13 @@ class Clients:
             raise Unimplemented(f"The '{kind}' kind is not available on this deployment yet.")
         return stub
 
+    def channel(self, family: str) -> grpc.aio.Channel:
+        """The channel to ``family``, e.g. for its Tasks API (a parent following its child)."""
+        channel = self.channels.get(family)
+        if channel is None:
+            raise Unimplemented(f"The {family} service is not configured on this deployment.")
+        return channel
+
     async def close(self) -> None:
-        for channel in self.channels:
+        for channel in self.channels.values():
             await channel.close()

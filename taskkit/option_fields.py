@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from taskkit.errors import InvalidRequest
 
 ValueParser = Callable[[str, Any], Any]
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
 
 
 def got(value: Any) -> str:
@@ -55,6 +57,35 @@ def boolean(field: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     raise fail(field, "true or false", value)
+
+
+def language(field: str, value: Any) -> str:
+    """An ISO 639-1 (or -2) language code, lowercased: ``"en"``, ``"DE"`` → ``"de"``."""
+    if isinstance(value, str) and _LANGUAGE_RE.match(value.lower()):
+        return value.lower()
+    raise fail(field, 'an ISO 639-1 language code like "en"', value)
+
+
+def integer(low: int, high: int, unit: str = "") -> ValueParser:
+    """A JSON integer from ``low`` to ``high``."""
+
+    def parse(field: str, value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        raise fail(field, f"an integer{unit} from {low} to {high}", value)
+
+    return parse
+
+
+def seconds(low: float, high: float) -> ValueParser:
+    """A JSON number of seconds from ``low`` to ``high``."""
+
+    def parse(field: str, value: Any) -> float:
+        if is_number(value) and low <= value <= high:
+            return float(value)
+        raise fail(field, f"a number of seconds from {low:g} to {high:g}", value)
+
+    return parse
 
 
 def parse_fields(

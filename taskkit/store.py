@@ -91,6 +91,7 @@ class ListQuery:
     status: int = 0
     kind: str | None = None
     run_id: str | None = None
+    parent_id: str | None = None
     offset: int = 0
 
     def matches(self, task: tasks_pb2.Task) -> bool:
@@ -98,6 +99,7 @@ class ListQuery:
             (not self.status or task.status == self.status)
             and (self.kind is None or task.kind == self.kind)
             and (self.run_id is None or task.run_id == self.run_id)
+            and (self.parent_id is None or task.parent_id == self.parent_id)
         )
 
 

@@ -60,6 +60,7 @@ def list_query(request: tasks_pb2.ListTasksRequest) -> ListQuery:
         status=request.status,
         kind=request.kind if request.HasField("kind") else None,
         run_id=request.run_id if request.HasField("run_id") else None,
+        parent_id=request.parent_id if request.HasField("parent_id") else None,
         offset=max(request.offset, 0),
     )
 

@@ -18,6 +18,7 @@ import pytest
 
 from stack import Stack, StackConfig
 from tests.support import Corpus, Origin, build_corpus
+from tests.support.speech import SpeechCorpus, build_speech_corpus
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 MAX_INPUT_BYTES = 5_000_000
@@ -34,6 +35,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 @pytest.fixture(scope="session")
 def origin(corpus: Corpus) -> Iterator[Origin]:
     with Origin(corpus.root) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def speech_corpus(tmp_path_factory: pytest.TempPathFactory) -> SpeechCorpus:
+    """Speech clips made with espeak-ng, for the intelligence and tracks kinds."""
+    return build_speech_corpus(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(scope="session")
+def speech_origin(speech_corpus: SpeechCorpus) -> Iterator[Origin]:
+    with Origin(speech_corpus.english.parent) as served:
         yield served
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,18 +15,7 @@ import pytest
 
 from tests.conftest import create, wait_done
 from tests.support import Origin
-from tests.support.speech import ENGLISH, TOPICS, SpeechCorpus, build_speech_corpus, word_error_rate
-
-
-@pytest.fixture(scope="module")
-def speech_corpus(tmp_path_factory: pytest.TempPathFactory) -> SpeechCorpus:
-    return build_speech_corpus(tmp_path_factory.mktemp("speech"))
-
-
-@pytest.fixture(scope="module")
-def speech_origin(speech_corpus: SpeechCorpus) -> Iterator[Origin]:
-    with Origin(speech_corpus.english.parent) as served:
-        yield served
+from tests.support.speech import ENGLISH, TOPICS, SpeechCorpus, word_error_rate
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,8 @@ class SpeechCorpus:
     long_speech: Path  # m4a, ~2 min of speech, for cancel
     no_audio: Path  # mp4 with video only
     photo: Path  # a benign JPEG
+    silent_scenes: Path  # mp4 without audio: three 12 s scenes
+    silent_cuts: tuple[float, ...]  # where its scenes change
 
 
 def _run(*argv: str | Path) -> str:
@@ -148,4 +150,21 @@ def build_speech_corpus(root: Path) -> SpeechCorpus:
     )
     photo = root / "photo.jpg"
     _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480", "-frames:v", "1", photo)
-    return SpeechCorpus(english, german, silence, noise, monologue, boundaries, long_speech, no_audio, photo)
+    silent_scenes = root / "silent_scenes.mp4"
+    sources = [f"{name}=size=160x90:rate=10:duration=12" for name in ("testsrc2", "smptebars", "rgbtestsrc")]
+    _ffmpeg(*[arg for source in sources for arg in ("-f", "lavfi", "-i", source)],
+            "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]", "-map", "[v]",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", silent_scenes)  # fmt: skip
+    return SpeechCorpus(
+        english,
+        german,
+        silence,
+        noise,
+        monologue,
+        boundaries,
+        long_speech,
+        no_audio,
+        photo,
+        silent_scenes,
+        (12.0, 24.0),
+    )

@@ -10,7 +10,7 @@ import pytest
 from transmute.tasks.v1 import tasks_pb2
 
 from gateway.presenter import task_json
-from intelligence_service import nsfw, scenes
+from intelligence_service import nsfw
 from intelligence_service.options import (
     SpeechOptions,
     parse_nsfw_options,
@@ -18,6 +18,7 @@ from intelligence_service.options import (
     parse_speech_options,
 )
 from intelligence_service.transcripts import TimedSegment, Transcript, Word, _without_loops, cache_key
+from taskkit import scenes
 from taskkit.errors import InvalidRequest
 from taskkit.probe import ProbeResult
 from taskkit.results import message_json, result_json

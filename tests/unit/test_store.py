@@ -154,3 +154,14 @@ async def test_a_fresh_watch_of_a_task_without_events_starts_with_its_record(bus
     first = await asyncio.wait_for(watch.__anext__(), timeout=1)
     assert first.task.id == task.id and first.topic == "task.created" and first.revision >= 1
     await watch.aclose()
+
+
+async def test_a_page_can_hold_only_the_children_of_a_task(bus: Bus) -> None:
+    store = TaskStore(bus)
+    parent = await store.create(new_task())
+    child = new_task()
+    child.parent_id = parent.id
+    await store.create(child)
+    await store.create(new_task())
+    page = await store.list_page("p1", ListQuery(parent_id=parent.id))
+    assert [t.id for t in page.tasks] == [child.id]

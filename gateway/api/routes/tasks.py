@@ -160,6 +160,7 @@ async def list_tasks(
     status_: Annotated[str | None, Query(alias="status", max_length=64)] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
+    parent_id: Annotated[str | None, Query(max_length=64, description="the children of this task")] = None,
     page: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE_NUMBER, description="page number (2025-08-20 only)")
     ] = None,
@@ -182,7 +183,7 @@ async def list_tasks(
         if kind not in KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(KINDS)} (got {kind!r}).")
         query.kind = kind
-    for name, cursor in (("after", after), ("before", before), ("run_id", run_id)):
+    for name, cursor in (("after", after), ("before", before), ("run_id", run_id), ("parent_id", parent_id)):
         if cursor is not None:
             setattr(query, name, cursor)
     result, _ = await retry.call(

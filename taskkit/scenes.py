@@ -1,4 +1,5 @@
-"""Frame selection with ffmpeg (pure argv builders and the parser of what they print).
+"""Frame selection with ffmpeg (pure argv builders, the parser of what they print, and the one
+helper that runs scene detection for a handler), shared by every family that needs shots.
 
 Both run the untrusted input through ``input_args`` (demuxer allowlist) and write the selected
 frames' times with the ``metadata`` filter to a text file in the work dir:
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Final
 
+from taskkit.family import TaskContext
 from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
 
@@ -59,3 +61,12 @@ def nsfw_frames_argv(
 def parse_times(printed: str) -> list[float]:
     """The ``pts_time`` of every frame the metadata filter printed, in order."""
     return [float(match) for match in _PTS_TIME.findall(printed)]
+
+
+async def scene_cuts(ctx: TaskContext, step: str) -> list[float]:
+    """Scene cut times of the input's video (none for audio)."""
+    if ctx.probe.video is None or ctx.probe.is_image:
+        return []
+    argv = scene_cuts_argv(ctx.input_path, ctx.probe, "cuts.txt", ffmpeg=ctx.settings.ffmpeg_path)
+    await ctx.ffmpeg(argv, duration=ctx.probe.duration, step=step)
+    return parse_times((ctx.workdir / "cuts.txt").read_text())
