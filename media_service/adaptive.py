@@ -17,12 +17,12 @@ from transmute.tasks.v1 import tasks_pb2
 
 from media_service import adaptive_argv, packaging, subtitles
 from media_service.codec_strings import hevc_codec_string
-from media_service.geometry import DEFAULT_MAX_PIXELS, Layout, compute_layout
 from media_service.ladder import MAX_TOP_HEIGHT, Rung, build_ladder
 from media_service.options import AdaptiveOptions, SubtitleSpec
 from media_service.video_argv import check_start, expected_duration
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
+from taskkit.geometry import DEFAULT_MAX_PIXELS, Layout, compute_layout
 from taskkit.outcome import Outcome, Output, output_name
 from taskkit.probe import ProbeResult
 

@@ -19,12 +19,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
-from media_service.geometry import Layout, ffmpeg_filters
 from media_service.ladder import Rung
 from media_service.options import AdaptiveOptions
-from media_service.quality import audio_bitrate
 from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.geometry import Layout, ffmpeg_filters
 from taskkit.probe import ProbeResult
+from taskkit.quality import audio_bitrate
 
 MPD_NAME: Final = "manifest.mpd"
 INIT_TEMPLATE: Final = "init-$RepresentationID$.mp4"

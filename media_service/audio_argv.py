@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Final
 
 from media_service.options import AudioOptions
-from media_service.quality import audio_bitrate
 from media_service.video_argv import check_start
 from taskkit.errors import InputError
 from taskkit.ffmpeg_argv import base_argv, input_args
 from taskkit.probe import ProbeResult
+from taskkit.quality import audio_bitrate
 
 
 @dataclass(frozen=True)

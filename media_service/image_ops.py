@@ -25,14 +25,14 @@ from typing import Any, Final
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from media_service.geometry import DEFAULT_MAX_PIXELS, Layout, apply_layout, compute_layout, ffmpeg_filters
 from media_service.options import ImageOptions
-from media_service.quality import image_quality, mjpeg_qscale, video_crf
 from media_service.video_argv import check_start
 from taskkit import demuxers
 from taskkit.errors import InputError
 from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.geometry import DEFAULT_MAX_PIXELS, Layout, apply_layout, compute_layout, ffmpeg_filters
 from taskkit.probe import ProbeResult
+from taskkit.quality import image_quality, mjpeg_qscale, video_crf
 
 
 @dataclass(frozen=True)

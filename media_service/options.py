@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from media_service.geometry import MAX_DIMENSION, POSITION_ANCHORS, Fit, Length, Percent
-from media_service.quality import DEFAULT_QUALITY, QUALITY_LEVELS
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.fetch import check_scheme
+from taskkit.geometry import MAX_DIMENSION, POSITION_ANCHORS, Fit, Length, Percent
 from taskkit.option_fields import Echo, boolean, choice, fail, got, is_number, parse_fields
+from taskkit.quality import DEFAULT_QUALITY, QUALITY_LEVELS
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
 VIDEO_CODECS: Final = ("h264", "h265", "vp9", "av1")

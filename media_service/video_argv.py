@@ -24,12 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from media_service.geometry import DEFAULT_MAX_PIXELS, compute_layout, ffmpeg_filters
 from media_service.options import AdaptiveOptions, AudioOptions, VideoOptions
-from media_service.quality import audio_bitrate, video_crf
 from taskkit.errors import InputError
 from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.geometry import DEFAULT_MAX_PIXELS, compute_layout, ffmpeg_filters
 from taskkit.probe import ProbeResult
+from taskkit.quality import audio_bitrate, video_crf
 
 # format -> (file extension, MIME type, ffmpeg muxer)
 _FORMATS: Final[dict[str, tuple[str, str, str]]] = {

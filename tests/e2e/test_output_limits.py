@@ -19,8 +19,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from media_service.geometry import DEFAULT_MAX_PIXELS
 from stack import Stack
+from taskkit.geometry import DEFAULT_MAX_PIXELS
 from tests.conftest import download, run_all
 from tests.e2e.test_bad_inputs import assert_one_sentence
 from tests.support import Corpus, Origin

@@ -14,7 +14,9 @@ import pytest
 from PIL import Image
 
 from media_service import audio_argv, video_argv
-from media_service.geometry import (
+from media_service.options import parse_audio_options, parse_video_options
+from taskkit.errors import InputError
+from taskkit.geometry import (
     Layout,
     Percent,
     apply_layout,
@@ -22,10 +24,8 @@ from media_service.geometry import (
     ffmpeg_filters,
     target_size,
 )
-from media_service.options import parse_audio_options, parse_video_options
-from media_service.quality import QUALITY_LEVELS, audio_bitrate, image_quality, mjpeg_qscale, video_crf
-from taskkit.errors import InputError
 from taskkit.probe import AudioStream, ProbeResult, VideoStream, probe
+from taskkit.quality import QUALITY_LEVELS, audio_bitrate, image_quality, mjpeg_qscale, video_crf
 
 SRC = Path("/in/source.mp4")
 DST = Path("/out/result")

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from media_service.geometry import Percent
 from media_service.options import (
     AudioOptions,
     ImageOptions,
@@ -16,6 +15,7 @@ from media_service.options import (
     parse_video_options,
 )
 from taskkit.errors import InvalidRequest
+from taskkit.geometry import Percent
 
 
 def _error(parse: Any, raw: Any) -> str:
