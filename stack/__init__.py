@@ -64,7 +64,7 @@ class StackConfig:
     allow_private_urls: bool = True
     media_role: str = "all"  # "api" to run workers only as add_worker() processes
     intelligence: bool = True  # start intelligence_service (it loads its models at start)
-    tracks: bool = False  # start tracks_service (with intelligence: its subtitles/chapters need it)
+    tracks: bool = True  # start tracks_service (with intelligence: its subtitles/chapters need it)
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
 
 
@@ -96,6 +96,11 @@ class Stack:
                 **(
                     {"TRANSMUTE_INTELLIGENCE_ADDR": f"127.0.0.1:{c.intelligence_port}"}
                     if c.intelligence
+                    else {}
+                ),
+                **(
+                    {"TRANSMUTE_TRACKS_ADDR": f"127.0.0.1:{c.tracks_port}"}
+                    if c.tracks and c.intelligence
                     else {}
                 ),
                 "TRANSMUTE_HTTP_PORT": str(c.http_port),
@@ -145,7 +150,7 @@ class Stack:
                 c.intelligence_port,
                 env={"TRANSMUTE_GRPC_PORT": str(c.intelligence_port)},
             )
-            if c.tracks:
+            if c.tracks:  # its subtitles and chapters are child tasks on intelligence
                 self._spawn(
                     "tracks",
                     [sys.executable, "-m", "tracks_service", "--role", "all"],

@@ -14,7 +14,7 @@ from tests.support import Corpus, Origin
 from tests.support.errors import assert_error
 
 MEDIA_KINDS = ("video", "image", "audio")
-UNAVAILABLE_KINDS = ("subtitles", "chapters", "thumbnails")  # tracks_service is not built yet
+UNAVAILABLE_KINDS = ("thumbnails",)  # not built yet
 
 
 @pytest.fixture(scope="module")

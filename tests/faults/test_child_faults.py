@@ -1,0 +1,51 @@
+"""A parent task whose worker dies mid-task: redelivered, it finds its child instead of making a
+second one (the child's create is idempotent on the parent and step), and finishes."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from stack import Stack, StackConfig
+from tests.conftest import wait_done
+from tests.support import Origin
+from tests.support.speech import SpeechCorpus
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(scope="module")
+def child_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig(
+        root=tmp_path_factory.mktemp("child-faults"),
+        api_key="ittybit_children_" + secrets.token_hex(8),
+        signing_secret=secrets.token_urlsafe(32),
+        tracks=True,
+        env={"TRANSMUTE_ACK_WAIT_SECONDS": "3", "TRANSMUTE_SHUTDOWN_GRACE_SECONDS": "2"},
+    )
+    with Stack(config) as stack:
+        yield stack
+
+
+def test_a_parent_killed_mid_task_makes_one_child(
+    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus
+) -> None:
+    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
+    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
+        url = speech_origin.url(speech_corpus.long_speech.name)
+        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
+        deadline = time.monotonic() + 120
+        while not api.get("/tasks", params={"parent_id": parent["id"]}).json():
+            assert time.monotonic() < deadline, "no child was created"
+            time.sleep(0.1)
+        child_stack.restart("tracks", signal.SIGKILL)  # the parent's worker dies while it waits
+        done = wait_done(api, parent["id"], timeout=300)
+        children = api.get("/tasks", params={"parent_id": parent["id"]}).json()
+    assert done["status"] == "succeeded", done
+    assert len(children) == 1, children
+    assert done["outputs"][0]["type"] == "text/vtt"
