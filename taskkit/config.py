@@ -16,7 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRANSMUTE_", extra="ignore")
 
     # Messaging and service addresses
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = "nats://127.0.0.1:4222"  # a cluster: every node, comma-separated
+    nats_replicas: int = 1  # copies of every stream and bucket: min(3, cluster size)
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     media_addr: str = "127.0.0.1:50051"

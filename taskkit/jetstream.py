@@ -10,6 +10,9 @@
 - KV bucket ``idempotency`` (TTL 24 h): ``<project>.<sha256 of the key>`` → the task id a client's
   ``Idempotency-Key`` stands for (``taskkit.idempotency``).
 - Core subject ``tasks.cancel.<task_id>``: tells the worker running a task to stop it.
+
+Every stream and bucket is created with ``replicas`` copies (``TRANSMUTE_NATS_REPLICAS``: 1 on one
+server, 3 on a 3-node cluster), so a cluster survives the loss of a node without losing a record.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config)
 
 
-async def ensure_layout(js: JetStreamContext) -> tuple[KeyValue, KeyValue]:
+async def ensure_layout(js: JetStreamContext, *, replicas: int = 1) -> tuple[KeyValue, KeyValue]:
     """Create the buckets and streams if missing; safe to call from every process at start-up.
     Returns the task bucket and the idempotency bucket."""
     await _ensure_stream(
@@ -94,6 +97,7 @@ async def ensure_layout(js: JetStreamContext) -> tuple[KeyValue, KeyValue]:
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=DEDUP_WINDOW_S,
+            num_replicas=replicas,
         ),
     )
     await _ensure_stream(
@@ -106,6 +110,7 @@ async def ensure_layout(js: JetStreamContext) -> tuple[KeyValue, KeyValue]:
             max_age=EVENTS_MAX_AGE_S,
             max_bytes=EVENTS_MAX_BYTES,
             discard=DiscardPolicy.OLD,
+            num_replicas=replicas,
         ),
     )
     await _ensure_stream(
@@ -115,27 +120,40 @@ async def ensure_layout(js: JetStreamContext) -> tuple[KeyValue, KeyValue]:
             subjects=["outbox.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            num_replicas=replicas,
         ),
     )
     tasks = await js.create_key_value(
-        KeyValueConfig(bucket=TASKS_BUCKET, history=1, storage=StorageType.FILE)
+        KeyValueConfig(bucket=TASKS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas)
     )
     keys = await js.create_key_value(
-        KeyValueConfig(bucket=IDEMPOTENCY_BUCKET, history=1, ttl=IDEMPOTENCY_TTL_S, storage=StorageType.FILE)
+        KeyValueConfig(
+            bucket=IDEMPOTENCY_BUCKET,
+            history=1,
+            ttl=IDEMPOTENCY_TTL_S,
+            storage=StorageType.FILE,
+            replicas=replicas,
+        )
     )
     return tasks, keys
 
 
-async def connect(url: str, *, name: str) -> Bus:
-    """Connect, declare the layout, and return the bus."""
+def server_urls(url: str) -> list[str]:
+    """``TRANSMUTE_NATS_URL`` may list every node of a cluster, comma-separated; the client
+    reconnects to a survivor when the one it uses goes away."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+async def connect(url: str, *, name: str, replicas: int = 1) -> Bus:
+    """Connect, declare the layout (``replicas`` copies of everything), and return the bus."""
     nc = await nats.connect(
-        url,
+        servers=server_urls(url),
         name=name,
         connect_timeout=_CONNECT_TIMEOUT_S,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
     )
     js = nc.jetstream(timeout=_CONNECT_TIMEOUT_S)
-    kv, keys = await ensure_layout(js)
+    kv, keys = await ensure_layout(js, replicas=replicas)
     log.info("connected to nats", extra={"nats_url": url.split("@")[-1], "client": name})
     return Bus(nc=nc, js=js, kv=kv, keys=keys)

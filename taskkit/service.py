@@ -51,7 +51,7 @@ class Runtime:
 
 
 async def open_runtime(settings: Settings, *, client_name: str) -> Runtime:
-    bus = await connect(settings.nats_url, name=client_name)
+    bus = await connect(settings.nats_url, name=client_name, replicas=settings.nats_replicas)
     return Runtime(settings=settings, bus=bus, store=TaskStore(bus), storage=open_storage(settings))
 
 
