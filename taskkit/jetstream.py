@@ -51,6 +51,11 @@ def work_subject(family: str, kind: str) -> str:
     return f"work.{family}.{kind}"
 
 
+def work_consumer(family: str, kind: str) -> str:
+    """The durable pull consumer of one kind's work (``taskkit.worker``); autoscalers read its lag."""
+    return f"{family}-{kind}"
+
+
 def outbox_subject(family: str, kind: str) -> str:
     return f"outbox.{family}.{kind}"
 

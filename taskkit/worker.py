@@ -32,7 +32,7 @@ from taskkit.config import Settings
 from taskkit.errors import Cancelled, Conflict, InputError, InvalidRequest, NotFound, TransientError
 from taskkit.family import Kind, TaskContext, budget
 from taskkit.inputs import fetch_input
-from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject, work_subject
+from taskkit.jetstream import WORK_STREAM, Bus, cancel_subject, work_consumer, work_subject
 from taskkit.outcome import set_result
 from taskkit.probe import ProbeResult, file_entry, probe
 from taskkit.progress import Progress
@@ -113,7 +113,7 @@ class Worker:
             await self._bus.js.delete_consumer(WORK_STREAM, f"{self._family}-workers")
 
     async def _subscribe(self, kind: str) -> Any:
-        durable = f"{self._family}-{kind}"
+        durable = work_consumer(self._family, kind)
         # add_consumer creates the durable or updates its editable fields, so changed settings
         # (ack_wait, max_deliver) reach the server; pull_subscribe alone never updates one.
         await self._bus.js.add_consumer(
