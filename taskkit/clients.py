@@ -4,11 +4,16 @@ a family calling another (tracks → intelligence).
 Every call carries the caller's project as ``transmute-project`` metadata (``metadata(project)``).
 Task reads and control (get, list, cancel, watch) go to the media service: every family server
 serves the shared Tasks API over the same records, and media is always deployed.
+
+Channels are plaintext unless a ``TRANSMUTE_GRPC_CLIENT_*`` setting is set; then they are TLS,
+verifying the server against ``TRANSMUTE_GRPC_CLIENT_CA`` (the system roots without it) and
+presenting ``TRANSMUTE_GRPC_CLIENT_CERT``/``_KEY`` to servers that require a client certificate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,6 +37,27 @@ def metadata(project: str) -> tuple[tuple[str, str], ...]:
     return ((PROJECT_KEY, project),)
 
 
+def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the ``TRANSMUTE_GRPC_CLIENT_*`` settings; None (plaintext) without any."""
+    cert, key, ca = settings.grpc_client_cert, settings.grpc_client_key, settings.grpc_client_ca
+    if not (cert or key or ca):
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("TRANSMUTE_GRPC_CLIENT_CERT and TRANSMUTE_GRPC_CLIENT_KEY are set together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca).read_bytes() if ca else None,
+        private_key=Path(key).read_bytes() if key else None,
+        certificate_chain=Path(cert).read_bytes() if cert else None,
+    )
+
+
+def open_channel(address: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    """A channel to ``address``: TLS with ``credentials``, plaintext without."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.secure_channel(address, credentials)
+
+
 @dataclass
 class Clients:
     tasks: tasks_pb2_grpc.TasksStub
@@ -45,10 +71,11 @@ class Clients:
             "tracks": settings.tracks_addr,
             "intelligence": settings.intelligence_addr,
         }
+        credentials = channel_credentials(settings)
         channels: dict[str, grpc.aio.Channel] = {}
         for family, address in addresses.items():
             if address:
-                channels[family] = grpc.aio.insecure_channel(address)
+                channels[family] = open_channel(address, credentials)
         return cls(
             tasks=tasks_pb2_grpc.TasksStub(channels["media"]),
             families={name: _STUBS[name](channel) for name, channel in channels.items()},

@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     tracks_addr: str | None = None
     intelligence_addr: str | None = None
 
+    # gRPC TLS (PEM file paths; empty = plaintext). The gRPC ports trust `transmute-project`
+    # metadata, so outside one trusted network they take mutual TLS: a server with a CA set
+    # requires a client certificate signed by it.
+    grpc_tls_cert: str = ""  # this server's certificate (with grpc_tls_key: serve TLS)
+    grpc_tls_key: str = ""
+    grpc_tls_ca: str = ""  # CA of client certificates; set = client certificates required
+    grpc_client_cert: str = ""  # this process's client certificate towards gRPC servers
+    grpc_client_key: str = ""
+    grpc_client_ca: str = ""  # CA of server certificates; any client setting set = TLS channels
+
     # HTTP gateway
     http_host: str = "127.0.0.1"
     http_port: int = 8080

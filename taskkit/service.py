@@ -29,7 +29,7 @@ from taskkit.config import Settings, get_settings
 from taskkit.create import CreateHelper
 from taskkit.creator import TaskCreator
 from taskkit.family import Family
-from taskkit.grpc_server import create_server, set_serving
+from taskkit.grpc_server import create_server, server_credentials, set_serving
 from taskkit.jetstream import Bus, connect
 from taskkit.outbox import Sweeper
 from taskkit.storage import Storage, open_storage
@@ -81,7 +81,10 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
                 )
 
             server, port, health = create_server(
-                address=f"{settings.grpc_host}:{settings.grpc_port}", register=register, service_names=names
+                address=f"{settings.grpc_host}:{settings.grpc_port}",
+                register=register,
+                service_names=names,
+                credentials=server_credentials(settings),
             )
             await server.start()
             await set_serving(health, names, False)
