@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.fetch import check_scheme
-from taskkit.geometry import MAX_DIMENSION, POSITION_ANCHORS, Fit, Length, Percent
-from taskkit.option_fields import Echo, boolean, choice, fail, got, is_number, parse_fields
+from taskkit.geometry import POSITION_ANCHORS, Fit, Length
+from taskkit.option_fields import Echo, boolean, choice, fail, got, is_number, length, parse_fields
 from taskkit.quality import DEFAULT_QUALITY, QUALITY_LEVELS
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
@@ -44,33 +44,15 @@ POSITIONS: Final = tuple(POSITION_ANCHORS)
 VIDEO_BITRATE_RANGE: Final = (300_000, 60_000_000)
 AUDIO_BITRATE_RANGE: Final = (32_000, 320_000)
 FPS_RANGE: Final = (1, 60)
-MAX_PERCENT: Final = 1000
 
 # Documented by ittybit but not implemented here: named in the error so users know it is not a typo.
 _UNSUPPORTED: Final = frozenset({"layers", "subtitle_url", "subtitle_style", "frames", "interval"})
 
-_PERCENT_RE: Final = re.compile(r"^(\d+(?:\.\d+)?)%$")
 _LANGUAGE_RE: Final = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, e.g. en, pt-BR
 _COLOR_RE: Final = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
 # --- value parsers: (field name, raw value) -> normalised value, or InvalidRequest -------------
-
-
-def _length(field: str, value: Any) -> Length:
-    expected = 'a positive integer or a percentage like "50%"'
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise fail(field, expected, value)
-        if value > MAX_DIMENSION:
-            raise fail(field, f"at most {MAX_DIMENSION} pixels", value)
-        return value
-    if isinstance(value, str) and (match := _PERCENT_RE.match(value)):
-        percent = float(match.group(1))
-        if 0 < percent <= MAX_PERCENT:
-            return Percent(percent)
-        raise fail(field, f'a percentage above 0% and at most {MAX_PERCENT}% like "50%"', value)
-    raise fail(field, expected, value)
 
 
 def _seconds(field: str, value: Any) -> float:
@@ -118,8 +100,8 @@ _VIDEO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "format": choice(VIDEO_FORMATS),
     "codec": choice(VIDEO_CODECS),
     "quality": _quality,
-    "width": _length,
-    "height": _length,
+    "width": length,
+    "height": length,
     "fit": _fit,
     "position": _position,
     "background": _color,
@@ -133,8 +115,8 @@ _VIDEO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
 _IMAGE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "format": choice(IMAGE_FORMATS, aliases={"jpg": "jpeg"}),
     "quality": _quality,
-    "width": _length,
-    "height": _length,
+    "width": length,
+    "height": length,
     "fit": _fit,
     "position": _position,
     "background": _color,
@@ -240,8 +222,8 @@ _ADAPTIVE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "format": choice(ADAPTIVE_FORMATS),
     "codec": choice(ADAPTIVE_CODECS),
     "quality": _quality,
-    "width": _length,
-    "height": _length,
+    "width": length,
+    "height": length,
     "fit": _fit,
     "position": _position,
     "background": _color,

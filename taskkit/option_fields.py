@@ -16,9 +16,12 @@ from dataclasses import fields
 from typing import Any
 
 from taskkit.errors import InvalidRequest
+from taskkit.geometry import MAX_DIMENSION, Length, Percent
 
 ValueParser = Callable[[str, Any], Any]
+MAX_PERCENT = 1000
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
+_PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%$")
 
 
 def got(value: Any) -> str:
@@ -75,6 +78,24 @@ def integer(low: int, high: int, unit: str = "") -> ValueParser:
         raise fail(field, f"an integer{unit} from {low} to {high}", value)
 
     return parse
+
+
+def length(field: str, value: Any) -> Length:
+    """A width or height: pixels (a positive integer up to ``MAX_DIMENSION``) or ``"50%"`` of the
+    input's side."""
+    expected = 'a positive integer or a percentage like "50%"'
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise fail(field, expected, value)
+        if value > MAX_DIMENSION:
+            raise fail(field, f"at most {MAX_DIMENSION} pixels", value)
+        return value
+    if isinstance(value, str) and (match := _PERCENT_RE.match(value)):
+        percent = float(match.group(1))
+        if 0 < percent <= MAX_PERCENT:
+            return Percent(percent)
+        raise fail(field, f'a percentage above 0% and at most {MAX_PERCENT}% like "50%"', value)
+    raise fail(field, expected, value)
 
 
 def seconds(low: float, high: float) -> ValueParser:

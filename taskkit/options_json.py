@@ -9,12 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.errors import InvalidRequest
+from taskkit.option_fields import fail, is_number
 
 _DIMENSION = tasks_pb2.Dimension.DESCRIPTOR.full_name
+_NUMBERS = {
+    FieldDescriptor.CPPTYPE_INT32,
+    FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32,
+    FieldDescriptor.CPPTYPE_UINT64,
+    FieldDescriptor.CPPTYPE_DOUBLE,
+    FieldDescriptor.CPPTYPE_FLOAT,
+}
+
+
+def _check_json_type(field: FieldDescriptor, value: Any) -> None:
+    """Protobuf's JSON parser takes ``"10"`` for a number and ``"true"``-less strings for enums;
+    the API does not: a number is a JSON number, so ``"10"`` is refused here, naming the field."""
+    if value is None or field.is_repeated:
+        return
+    if field.cpp_type in _NUMBERS and not is_number(value):
+        raise fail(field.name, "a number", value)
+    if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL and not isinstance(value, bool):
+        raise fail(field.name, "true or false", value)
+    if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and not isinstance(value, str):
+        raise fail(field.name, "a string", value)
 
 
 def _dimension_fields(message_cls: type[Message]) -> set[str]:
@@ -71,6 +94,7 @@ def from_api(raw: Any, message_cls: type[Message]) -> Message:
         data[name] = _dimension_from_api(name, data[name])
     message = message_cls()
     for name, value in data.items():
+        _check_json_type(message_cls.DESCRIPTOR.fields_by_name[name], value)
         try:
             json_format.ParseDict({name: value}, message)  # merges; one field at a time to name it
         except json_format.ParseError as exc:

@@ -12,8 +12,12 @@ from taskkit.clients import Clients
 from taskkit.config import Settings
 from taskkit.create import servicer_for
 from taskkit.family import Family, Kind
-from tracks_service import chapters, subtitles
-from tracks_service.options import parse_chapters_options, parse_subtitles_options
+from tracks_service import chapters, subtitles, thumbnails
+from tracks_service.options import (
+    parse_chapters_options,
+    parse_subtitles_options,
+    parse_thumbnails_options,
+)
 
 
 @asynccontextmanager
@@ -29,6 +33,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
 KINDS = (
     Kind("subtitles", parse_subtitles_options, subtitles.handle, resources=("clients",)),
     Kind("chapters", parse_chapters_options, chapters.handle, resources=("clients",)),
+    Kind("thumbnails", parse_thumbnails_options, thumbnails.handle),
 )
 
 FAMILY = Family(

@@ -6,13 +6,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from taskkit.option_fields import Echo, ValueParser, choice, integer, language, parse_fields, seconds
+from taskkit.errors import InvalidRequest
+from taskkit.geometry import Length
+from taskkit.option_fields import (
+    Echo,
+    ValueParser,
+    choice,
+    integer,
+    language,
+    length,
+    parse_fields,
+    seconds,
+)
+from taskkit.quality import DEFAULT_QUALITY, QUALITY_LEVELS
+from tracks_service.storyboard import (
+    DEFAULT_COLUMNS,
+    DEFAULT_ROWS,
+    MAX_FRAMES,
+    SHEET_FORMATS,
+)
 
 SUBTITLE_FORMATS: Final = ("vtt", "srt")
 CHAPTER_FORMATS: Final = ("vtt", "srt", "json")
 LINE_LENGTH_RANGE: Final = (20, 80)
 LINES_RANGE: Final = (1, 3)
 MIN_LENGTH_RANGE: Final = (1.0, 3600.0)
+THUMBNAIL_INTERVAL_RANGE: Final = (0.01, 3600.0)
+GRID_RANGE: Final = (1, 100)
 
 _SUBTITLE_PARSERS: Final[dict[str, ValueParser]] = {
     "format": choice(SUBTITLE_FORMATS),
@@ -23,6 +43,16 @@ _SUBTITLE_PARSERS: Final[dict[str, ValueParser]] = {
 _CHAPTER_PARSERS: Final[dict[str, ValueParser]] = {
     "format": choice(CHAPTER_FORMATS),
     "min_length": seconds(*MIN_LENGTH_RANGE),
+}
+_THUMBNAIL_PARSERS: Final[dict[str, ValueParser]] = {
+    "width": length,
+    "height": length,
+    "format": choice(tuple(SHEET_FORMATS), aliases={"jpg": "jpeg"}),
+    "interval": seconds(*THUMBNAIL_INTERVAL_RANGE),
+    "count": integer(1, MAX_FRAMES, " number of frames"),
+    "columns": integer(*GRID_RANGE),
+    "rows": integer(*GRID_RANGE),
+    "quality": choice(QUALITY_LEVELS),
 }
 
 
@@ -46,3 +76,25 @@ def parse_subtitles_options(raw: Mapping[str, Any]) -> SubtitlesOptions:
 
 def parse_chapters_options(raw: Mapping[str, Any]) -> ChaptersOptions:
     return ChaptersOptions(**parse_fields("chapters", raw, _CHAPTER_PARSERS))
+
+
+@dataclass(frozen=True)
+class ThumbnailsOptions(Echo):
+    """Sprite sheets and storyboards; neither ``interval`` nor ``count``: the whole duration in at
+    most 100 frames, at least a second apart (``storyboard.plan_storyboard``)."""
+
+    width: Length | None = None  # neither side: 160 wide, aspect kept
+    height: Length | None = None
+    format: str = "jpeg"
+    interval: float | None = None
+    count: int | None = None
+    columns: int = DEFAULT_COLUMNS
+    rows: int = DEFAULT_ROWS
+    quality: str = DEFAULT_QUALITY  # the sheets' encoder level (png is lossless and ignores it)
+
+
+def parse_thumbnails_options(raw: Mapping[str, Any]) -> ThumbnailsOptions:
+    values = parse_fields("thumbnails", raw, _THUMBNAIL_PARSERS)
+    if "interval" in values and "count" in values:
+        raise InvalidRequest("options.interval and options.count cannot be used together; give only one.")
+    return ThumbnailsOptions(**values)

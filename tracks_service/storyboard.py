@@ -41,6 +41,7 @@ DEFAULT_TILE_WIDTH: Final = 160
 DEFAULT_COLUMNS: Final = 10
 DEFAULT_ROWS: Final = 10
 MAX_DEFAULT_FRAMES: Final = 100
+MAX_FRAMES: Final = 10_000  # a storyboard's tiles; more is no longer a preview (and 100 sheets)
 MIN_DEFAULT_INTERVAL: Final = 1.0
 # WebVTT times are milliseconds: frames closer than that would give empty cues.
 MIN_INTERVAL: Final = 0.001
@@ -145,8 +146,8 @@ def plan_storyboard(
 ) -> Storyboard:
     """Place ``ceil(duration / interval)`` frames on sheets; ``interval`` or ``count`` (not both).
 
-    InputError when the input has no duration, the frames would be under ``MIN_INTERVAL`` apart,
-    or a sheet would be over ``MAX_DIMENSION`` a side or over ``max_pixels``."""
+    InputError when the input has no duration, the frames would be under ``MIN_INTERVAL`` apart or
+    more than ``MAX_FRAMES``, or a sheet would be over ``MAX_DIMENSION`` a side or over ``max_pixels``."""
     if not duration > 0:
         raise InputError("the input has no duration to take thumbnails over")
     if columns < 1 or rows < 1 or tile_width < 1 or tile_height < 1:
@@ -155,6 +156,11 @@ def plan_storyboard(
     # The tolerance keeps a float error (7200 / 72.000000001) or a sub-millisecond tail from
     # adding a frame; the last tile is stretched to the exact duration below.
     frames = max(1, math.ceil((duration - MIN_INTERVAL) / step))
+    if frames > MAX_FRAMES:
+        raise InputError(
+            f"thumbnails every {step:g} s over {duration:g} s would be {frames:,} frames, over the limit of "
+            f"{MAX_FRAMES:,}; use a longer interval or a count"
+        )
     tiles: list[Tile] = []
     sheets: list[Sheet] = []
     for sheet_index, (on_sheet, sheet_columns, sheet_rows) in enumerate(_sheet_grids(frames, columns, rows)):

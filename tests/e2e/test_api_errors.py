@@ -14,7 +14,6 @@ from tests.support import Corpus, Origin
 from tests.support.errors import assert_error
 
 MEDIA_KINDS = ("video", "image", "audio")
-UNAVAILABLE_KINDS = ("thumbnails",)  # not built yet
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +186,7 @@ def test_other_projects_task_is_not_found(api: httpx.Client, other_api: httpx.Cl
     assert mine.status_code == 200 and mine.json()["status"] != "cancelled", mine.text
 
 
-# --- kinds served elsewhere, limits, cancel ------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", UNAVAILABLE_KINDS)
-def test_kinds_without_a_service_are_kind_unavailable(api: httpx.Client, image_url: str, kind: str) -> None:
-    response = api.post("/tasks", json={"kind": kind, "url": image_url})
-    assert_error(response, 501, "kind_unavailable", kind)
+# --- limits, cancel ------------------------------------------------------
 
 
 def test_body_over_one_mib_is_413(api: httpx.Client, image_url: str) -> None:

@@ -51,7 +51,10 @@ def test_dimensions_round_trip_between_json_and_proto() -> None:
     [
         ({"colour": "red"}, "options.colour is not a known option; allowed options: format, codec"),
         ({"width": "wide"}, 'options.width must be a positive integer or a percentage like "50%"'),
-        ({"mute": "yes"}, "options.mute has a value of the wrong type"),
+        ({"mute": "yes"}, 'options.mute must be true or false (got "yes")'),
+        ({"fps": "30"}, 'options.fps must be a number (got "30")'),
+        ({"bitrate": True}, "options.bitrate must be a number (got true)"),
+        ({"format": 4}, "options.format must be a string (got 4)"),
         ("not an object", "options must be a JSON object."),
     ],
 )

@@ -1,0 +1,102 @@
+"""``thumbnails``: sprite sheets of the video's frames in one ffmpeg pass, with a WebVTT and a JSON
+storyboard that map each interval of the timeline to its tile.
+
+Every file goes into one package folder (``<task>/<name>/``): the storyboards name the sheets by
+relative paths (``sprite_0.jpg#xywh=…``), and every output's link is a grant for that folder, so a
+player resolving ``sprite_0.jpg`` against the storyboard's link gets a signed link too. The stored
+JSON uses the same relative names rather than links, which would expire inside a file that does
+not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Final
+
+from transmute.tasks.v1 import tasks_pb2
+
+from taskkit.errors import InputError
+from taskkit.family import TaskContext
+from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.outcome import Outcome, Output, output_name
+from tracks_service.options import ThumbnailsOptions
+from tracks_service.storyboard import (
+    SHEET_FORMATS,
+    Storyboard,
+    plan_storyboard,
+    storyboard_json,
+    storyboard_vtt,
+    thumbnails_argv,
+    tile_size,
+)
+
+VTT_NAME: Final = "storyboard.vtt"
+JSON_NAME: Final = "storyboard.json"
+
+
+def sheet_name(index: int, image_format: str) -> str:
+    return f"sprite_{index}.{SHEET_FORMATS[image_format][0]}"
+
+
+def plan(ctx: TaskContext) -> Storyboard:
+    """The storyboard of this input (pure but for reading the context): tile size from the
+    display size, frames and sheets from the duration; InputError for media without a picture."""
+    opts: ThumbnailsOptions = ctx.options
+    video = ctx.probe.video
+    if video is None or ctx.probe.is_image:
+        raise InputError("the input has no video to take thumbnails of")
+    width, height = tile_size(
+        video.display_width, video.display_height, opts.width, opts.height, max_pixels=ctx.settings.max_pixels
+    )
+    return plan_storyboard(
+        ctx.probe.duration or 0.0,
+        interval=opts.interval,
+        count=opts.count,
+        columns=opts.columns,
+        rows=opts.rows,
+        tile_width=width,
+        tile_height=height,
+        max_pixels=ctx.settings.max_pixels,
+    )
+
+
+def write_storyboards(board: Storyboard, out_dir: Path, image_format: str) -> None:
+    names = [sheet_name(sheet.index, image_format) for sheet in board.sheets]
+    missing = [name for name in names if not (out_dir / name).is_file()]
+    if missing:
+        raise InputError(f"the video ended before every thumbnail was taken ({len(missing)} sheets missing)")
+    (out_dir / VTT_NAME).write_text(storyboard_vtt(board, sheet_name=lambda i: names[i]))
+    (out_dir / JSON_NAME).write_text(json.dumps(storyboard_json(board, sheet_urls=names)))
+
+
+def outputs(ctx: TaskContext, board: Storyboard, out_dir: Path) -> list[Output]:
+    """The WebVTT storyboard, the JSON storyboard, then each sheet: one package folder."""
+    opts: ThumbnailsOptions = ctx.options
+    folder = output_name(ctx.task, "")
+    duration = round(board.duration, 3)
+    entries = [
+        (VTT_NAME, tasks_pb2.FileEntry(kind="track", type="text/vtt", label="Thumbnails", duration=duration)),
+        (JSON_NAME, tasks_pb2.FileEntry(kind="track", type="application/json", duration=duration)),
+    ]
+    mime = SHEET_FORMATS[opts.format][1]
+    entries += [
+        (
+            sheet_name(sheet.index, opts.format),
+            tasks_pb2.FileEntry(kind="source", type=mime, width=sheet.width, height=sheet.height),
+        )
+        for sheet in board.sheets
+    ]
+    return [Output(path=out_dir / name, name=folder, entry=entry, package=out_dir) for name, entry in entries]
+
+
+async def handle(ctx: TaskContext) -> Outcome:
+    opts: ThumbnailsOptions = ctx.options
+    board = plan(ctx)
+    out_dir = ctx.output_dir("storyboard")
+    head = [*base_argv(ctx.settings.ffmpeg_path), *input_args(ctx.input_path, ctx.probe, 0.0, None)]
+    pattern = str(out_dir / f"sprite_%d.{SHEET_FORMATS[opts.format][0]}")
+    argv = thumbnails_argv(head, pattern, board, format=opts.format, quality=opts.quality)
+    await ctx.ffmpeg(argv, duration=board.duration)
+    write_storyboards(board, out_dir, opts.format)
+    return Outcome(outputs(ctx, board, out_dir))
