@@ -19,7 +19,9 @@ from transmute.tasks.v1 import tasks_pb2
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.geometry import DEFAULT_MAX_PIXELS
 from taskkit.outcome import Outcome, Output, output_name
+from taskkit.probe import ProbeResult
 from tracks_service.options import ThumbnailsOptions
 from tracks_service.storyboard import (
     SHEET_FORMATS,
@@ -39,26 +41,34 @@ def sheet_name(index: int, image_format: str) -> str:
     return f"sprite_{index}.{SHEET_FORMATS[image_format][0]}"
 
 
-def plan(ctx: TaskContext) -> Storyboard:
-    """The storyboard of this input (pure but for reading the context): tile size from the
+def plan(opts: ThumbnailsOptions, probe: ProbeResult, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Storyboard:
+    """The storyboard of this input (pure; shared with bench.thumbnails): tile size from the
     display size, frames and sheets from the duration; InputError for media without a picture."""
-    opts: ThumbnailsOptions = ctx.options
-    video = ctx.probe.video
-    if video is None or ctx.probe.is_image:
+    video = probe.video
+    if video is None or probe.is_image:
         raise InputError("the input has no video to take thumbnails of")
     width, height = tile_size(
-        video.display_width, video.display_height, opts.width, opts.height, max_pixels=ctx.settings.max_pixels
+        video.display_width, video.display_height, opts.width, opts.height, max_pixels=max_pixels
     )
     return plan_storyboard(
-        ctx.probe.duration or 0.0,
+        probe.duration or 0.0,
         interval=opts.interval,
         count=opts.count,
         columns=opts.columns,
         rows=opts.rows,
         tile_width=width,
         tile_height=height,
-        max_pixels=ctx.settings.max_pixels,
+        max_pixels=max_pixels,
     )
+
+
+def build_argv(
+    opts: ThumbnailsOptions, src: Path, probe: ProbeResult, board: Storyboard, out_dir: Path, *, ffmpeg: str
+) -> list[str]:
+    """The one ffmpeg argv that writes every sheet of ``board`` into ``out_dir``."""
+    head = [*base_argv(ffmpeg), *input_args(src, probe, 0.0, None)]
+    pattern = str(out_dir / f"sprite_%d.{SHEET_FORMATS[opts.format][0]}")
+    return thumbnails_argv(head, pattern, board, format=opts.format, quality=opts.quality)
 
 
 def write_storyboards(board: Storyboard, out_dir: Path, image_format: str) -> None:
@@ -92,11 +102,9 @@ def outputs(ctx: TaskContext, board: Storyboard, out_dir: Path) -> list[Output]:
 
 async def handle(ctx: TaskContext) -> Outcome:
     opts: ThumbnailsOptions = ctx.options
-    board = plan(ctx)
+    board = plan(opts, ctx.probe, max_pixels=ctx.settings.max_pixels)
     out_dir = ctx.output_dir("storyboard")
-    head = [*base_argv(ctx.settings.ffmpeg_path), *input_args(ctx.input_path, ctx.probe, 0.0, None)]
-    pattern = str(out_dir / f"sprite_%d.{SHEET_FORMATS[opts.format][0]}")
-    argv = thumbnails_argv(head, pattern, board, format=opts.format, quality=opts.quality)
+    argv = build_argv(opts, ctx.input_path, ctx.probe, board, out_dir, ffmpeg=ctx.settings.ffmpeg_path)
     await ctx.ffmpeg(argv, duration=board.duration)
     write_storyboards(board, out_dir, opts.format)
     return Outcome(outputs(ctx, board, out_dir))

@@ -1,0 +1,126 @@
+"""``thumbnails`` through the API vs. its ffmpeg argv run directly, and vs. one ffmpeg per frame.
+
+``python -m bench.thumbnails [--rounds N]``
+
+Generates a 60 s 720p30 h264+aac clip, starts the stack in a temp dir and serves the clip from a
+local origin. Each round runs (a) a ``thumbnails`` task with the default options (a frame a
+second, 160 px wide tiles, one 10x6 sheet), timed from sending the POST until the client sees
+``task.succeeded`` on the SSE stream — fetch, probe, the one ffmpeg pass, storyboards, upload,
+record — then (b) the identical ffmpeg argv (built by the worker's own pure ``plan`` and
+``build_argv``) run directly, then (c) the naive way: one ffmpeg process per frame (seek, decode one
+frame, scale, write a JPEG), without even assembling the sheet. A warm-up task (the first one a
+fresh worker runs) is not counted. The last line is
+``ratio <median api / median direct>``; the goal is <= 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from taskkit.ffmpeg_argv import base_argv, input_args, seconds
+from taskkit.probe import ProbeResult, probe
+from tests.support import Origin, make_hd_clip
+from tracks_service.options import parse_thumbnails_options
+from tracks_service.storyboard import Storyboard
+from tracks_service.thumbnails import build_argv, plan
+
+CLIP_SECONDS = 60
+
+
+def per_frame_argvs(clip: Path, probed: ProbeResult, board: Storyboard, out: Path) -> list[list[str]]:
+    """The naive way: a process per tile, each seeking to the tile's start and writing one frame."""
+    scale = f"scale={board.tile_width}:{board.tile_height}"
+    return [
+        [
+            *base_argv("ffmpeg"),
+            *input_args(clip, probed, tile.start, None),
+            *["-frames:v", "1", "-vf", scale, "-q:v", "5", str(out / f"frame_{tile.index}.jpg")],
+        ]
+        for tile in board.tiles
+    ]
+
+
+def timed(argvs: list[list[str]], out: Path) -> float:
+    """Run ``argvs`` one after another into a fresh ``out``; return the wall seconds."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    started = time.perf_counter()
+    for argv in argvs:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.thumbnails", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="api/direct/naive triples to run (default 3)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-thumbnails-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        emit(f"machine: {cpu_description()}; {load_average()}")
+        emit(f"generating a {CLIP_SECONDS} s 1280x720 30 fps h264+aac clip ...")
+        clip = make_hd_clip(tmp / "media", seconds=CLIP_SECONDS, width=1280, height=720)
+        probed = asyncio.run(probe(clip))
+        opts = parse_thumbnails_options({})
+        board = plan(opts, probed)
+        direct = build_argv(opts, clip, probed, board, tmp / "direct", ffmpeg="ffmpeg")
+        naive = per_frame_argvs(clip, probed, board, tmp / "naive")
+        emit("direct argv: " + " ".join(direct))
+        emit(
+            f"plan: {board.frames} tiles of {board.tile_width}x{board.tile_height} "
+            f"on {len(board.sheets)} sheet(s)"
+        )
+        emit(
+            f"naive: {len(naive)} ffmpeg processes (one per frame, e.g. -ss {seconds(board.tiles[-1].start)})"
+        )
+
+        api_times: list[float] = []
+        direct_times: list[float] = []
+        naive_times: list[float] = []
+        # tracks_service runs beside intelligence_service in the stack (its other kinds need it).
+        with Origin(clip.parent) as origin, running_stack(tmp / "stack", intelligence=True) as stack:
+            url = origin.url(clip.name)
+            with api_client(stack, timeout=600.0) as client:
+                warm = wait_done(client, create_task(client, "thumbnails", url, {})["id"], "sse")
+                if warm["status"] != "succeeded":
+                    raise RuntimeError(f"warm-up task ended {warm['status']}: {warm.get('error')}")
+                for round_no in range(1, args.rounds + 1):
+                    started = time.perf_counter()
+                    task = create_task(client, "thumbnails", url, {})
+                    done = wait_done(client, task["id"], "sse")
+                    api_s = time.perf_counter() - started
+                    if done["status"] != "succeeded":
+                        raise RuntimeError(f"task {task['id']} ended {done['status']}: {done.get('error')}")
+                    direct_s = timed([direct], tmp / "direct")
+                    naive_s = timed(naive, tmp / "naive")
+                    api_times.append(api_s)
+                    direct_times.append(direct_s)
+                    naive_times.append(naive_s)
+                    emit(
+                        f"round {round_no}: api {api_s:.3f} s  direct {direct_s:.3f} s  "
+                        f"naive {naive_s:.3f} s  ratio {api_s / direct_s:.3f}  ({load_average()})"
+                    )
+
+        api_median = statistics.median(api_times)
+        direct_median = statistics.median(direct_times)
+        naive_median = statistics.median(naive_times)
+        emit(f"after the run: {load_average()}")
+        emit(
+            f"median naive (one ffmpeg per frame) {naive_median:.3f} s: "
+            f"one pass is {naive_median / direct_median:.2f}x faster"
+        )
+        emit(f"median api {api_median:.3f} s")
+        emit(f"median direct {direct_median:.3f} s")
+        emit(f"ratio {api_median / direct_median:.3f}")
+
+
+if __name__ == "__main__":
+    main()
