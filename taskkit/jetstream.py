@@ -9,6 +9,8 @@
   that may not have been queued yet (``taskkit.outbox``), deleted once it is.
 - KV bucket ``idempotency`` (TTL 24 h): ``<project>.<sha256 of the key>`` → the task id a client's
   ``Idempotency-Key`` stands for (``taskkit.idempotency``).
+- Stream ``TASK_INDEX`` (limits retention, direct get), subjects ``index.<project>``: one entry per
+  created task in creation order, what listing reads (``taskkit.task_index``).
 - Core subject ``tasks.cancel.<task_id>``: tells the worker running a task to stop it.
 
 Every stream and bucket is created with ``replicas`` copies (``TRANSMUTE_NATS_REPLICAS``: 1 on one
@@ -32,6 +34,8 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
+
+from taskkit.task_index import INDEX_STREAM, INDEX_SUBJECTS, backfill
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,18 @@ async def ensure_layout(js: JetStreamContext, *, replicas: int = 1) -> tuple[Key
             num_replicas=replicas,
         ),
     )
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=INDEX_STREAM,
+            subjects=INDEX_SUBJECTS,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=DEDUP_WINDOW_S,
+            allow_direct=True,
+            num_replicas=replicas,
+        ),
+    )
     tasks = await js.create_key_value(
         KeyValueConfig(bucket=TASKS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas)
     )
@@ -160,5 +176,6 @@ async def connect(url: str, *, name: str, replicas: int = 1) -> Bus:
     )
     js = nc.jetstream(timeout=_CONNECT_TIMEOUT_S)
     kv, keys = await ensure_layout(js, replicas=replicas)
+    await backfill(js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.")  # records older than the index
     log.info("connected to nats", extra={"nats_url": url.split("@")[-1], "client": name})
     return Bus(nc=nc, js=js, kv=kv, keys=keys)

@@ -9,10 +9,11 @@ publishes a ``TaskEvent`` on ``tasks.events.<task_id>``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from nats.errors import Error as NatsError
@@ -23,7 +24,8 @@ from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import ids, json_values, status
 from taskkit.errors import Conflict, Contended, NotFound
-from taskkit.jetstream import EVENTS_STREAM, TASKS_BUCKET, Bus, event_subject
+from taskkit.jetstream import EVENTS_STREAM, Bus, event_subject
+from taskkit.task_index import Entry, TaskIndex
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,11 @@ _CAS_ATTEMPTS = 20
 _CAS_BACKOFF_S = 0.005
 _WATCH_POLL_S = 2.0
 _PUBLISH_S = 5.0
+_END = 0  # a walk down from the newest entry
+_CHUNK = 128  # index entries per read
+_GROUP = 64  # records read at once
+_SCAN_BUDGET = 100_000  # index entries one page may scan for a rare filter
+_READ_BUDGET = 10_000  # records one page may read for a rare status filter
 
 Change = Callable[[tasks_pb2.Task], None]
 
@@ -95,9 +102,12 @@ class ListQuery:
     offset: int = 0
 
     def matches(self, task: tasks_pb2.Task) -> bool:
+        return (not self.status or task.status == self.status) and self.matches_fixed(task)
+
+    def matches_fixed(self, task: tasks_pb2.Task) -> bool:
+        """The filters on fields a create fixes for good, which the listing index holds."""
         return (
-            (not self.status or task.status == self.status)
-            and (self.kind is None or task.kind == self.kind)
+            (self.kind is None or task.kind == self.kind)
             and (self.run_id is None or task.run_id == self.run_id)
             and (self.parent_id is None or task.parent_id == self.parent_id)
         )
@@ -108,13 +118,23 @@ class TaskStore:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        self._index = TaskIndex(bus.nc, bus.js)
 
     async def create(self, task: tasks_pb2.Task) -> tasks_pb2.Task:
         now = int(time.time())
         task.created_at = task.created_at or now
         task.updated_at = now
         check_renderable(task)
-        revision = await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
+        # The index entry first: a create stopped before its record leaves an entry that listing
+        # skips, never a record that listing cannot find.
+        entry, seen = await self._index.add(task)
+        try:
+            revision = await self._bus.kv.create(record_key(task.project, task.id), task.SerializeToString())
+        except KeyWrongLastSequenceError:
+            if not seen:  # the record came from an earlier create, which indexed it already
+                with contextlib.suppress(NatsError):
+                    await self._index.remove(entry)
+            raise
         await self._publish(task, created=True, revision=revision)
         return task
 
@@ -169,47 +189,94 @@ class TaskStore:
         raise Contended(f"Task {split_key(key)[1]} is being updated too often; try again.")
 
     async def list_page(self, project: str, query: ListQuery) -> Page:
-        """One page of a project's tasks in id order (ids sort by creation time)."""
-        task_ids = sorted(await self._task_ids(project))
-        if query.descending:
-            task_ids.reverse()
-        if query.after is not None:
-            task_ids = [t for t in task_ids if (t < query.after if query.descending else t > query.after)]
+        """One page of a project's tasks in creation order, read from the index (``taskkit.task_index``).
+
+        The index is walked from the cursor's place in the listing order (towards the cursor for
+        ``before``, so the page holds its nearest neighbours), filtering on the fields it holds;
+        the records of the candidates are read in batches, and an entry whose record is missing (a
+        create that stopped between the two writes) is skipped. Without filters a page reads
+        ``limit + 1`` records (+ ``offset`` skipped ones); a filter reads what it scans, up to
+        ``_SCAN_BUDGET`` index entries and ``_READ_BUDGET`` records, after which the page ends
+        early with ``has_more``.
+        """
         backwards = query.before is not None and query.after is None
-        if backwards:
-            before = query.before or ""
-            task_ids = [t for t in task_ids if (t > before if query.descending else t < before)]
-            task_ids.reverse()  # walk towards the cursor's neighbours first
+        cursor = query.after if query.after is not None else query.before
+        split = await self._index.split(project, cursor) if cursor is not None else None
+        # newest first, read down from the cursor (or the end); oldest first, read up from it
+        down = query.descending != backwards
+        if split is None:
+            start = _END if down else 1
+        elif down:
+            start = split.below if query.descending == (query.after is not None) else split.above
+        else:
+            start = split.above if query.descending != (query.after is not None) else split.below
         found: list[tasks_pb2.Task] = []
-        has_more = False
         skip = query.offset
-        for task_id in task_ids:
-            try:
-                task = await self.get(project, task_id)
-            except NotFound:
-                continue  # deleted between listing and reading
-            if not query.matches(task):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            if len(found) == query.limit:
-                has_more = True
+        scanned = reads = 0
+        has_more = False
+        # unfiltered, a page needs limit + 1 entries past the offset; a filter reads full chunks
+        filtered = query.kind is not None or query.run_id is not None or query.parent_id is not None
+        size = _CHUNK if filtered or query.status else min(query.limit + 1 + skip, _CHUNK)
+        async for chunk in self._walk(project, start, down=down, size=size):
+            scanned += len(chunk)
+            wanted = [e.task.id for e in chunk if query.matches_fixed(e.task)]
+            group_size = min(max(query.limit + 1 + skip - len(found), 8), _GROUP)
+            for group in _groups(wanted, group_size):
+                reads += len(group)
+                for task in await self._read_many(project, group):
+                    if task is None or not query.matches(task):
+                        continue  # no record (its create stopped part way) or filtered out
+                    if skip:
+                        skip -= 1
+                    elif len(found) == query.limit:
+                        has_more = True
+                        break
+                    else:
+                        found.append(task)
+                if has_more:
+                    break
+            if has_more:
                 break
-            found.append(task)
+            if scanned >= _SCAN_BUDGET or reads >= _READ_BUDGET:
+                has_more = True  # a rare filter: stop here rather than read the whole project
+                log.info("listing stopped at its scan budget", extra={"project": project})
+                break
         if backwards:
             found.reverse()
         return Page(tasks=found, has_more=has_more)
 
-    async def _task_ids(self, project: str) -> list[str]:
-        """The ids of one project's tasks, filtered by key prefix on the server in one request.
+    async def _walk(self, project: str, start: int, *, down: bool, size: int) -> AsyncIterator[list[Entry]]:
+        """The project's index entries from ``start`` (exclusive going down), in chunks."""
+        if down:
+            if start == _END:
+                last = await self._index.last(project)
+                if last is None:
+                    return
+                start = last.seq + 1
+            while start > 1:
+                chunk = await self._index.backward(project, start, size)
+                if not chunk:
+                    return
+                yield chunk
+                start = chunk[-1].seq
+        else:
+            while True:
+                chunk = await self._index.forward(project, start, size)
+                if not chunk:
+                    return
+                yield chunk
+                start = chunk[-1].seq + 1
 
-        (A KV watcher's "no more values" marker can arrive before values still in flight, which
-        made listings come back short; the stream's per-subject state has no such race.)
-        """
-        prefix = f"$KV.{TASKS_BUCKET}.{project}."
-        info = await self._bus.js.stream_info(f"KV_{TASKS_BUCKET}", subjects_filter=f"{prefix}>")
-        return [subject[len(prefix) :] for subject in (info.state.subjects or {})]
+    async def _read_many(self, project: str, task_ids: list[str]) -> list[tasks_pb2.Task | None]:
+        """The records of ``task_ids`` in order, read concurrently; None where none is stored."""
+
+        async def one(task_id: str) -> tasks_pb2.Task | None:
+            try:
+                return await self.get(project, task_id)
+            except NotFound:
+                return None
+
+        return list(await asyncio.gather(*(one(t) for t in task_ids)))
 
     async def watch(
         self, project: str, task_id: str, *, after: int = 0
@@ -273,6 +340,11 @@ class TaskStore:
             await self._bus.js.publish(event_subject(task.id), event.SerializeToString(), timeout=_PUBLISH_S)
         except NatsError as exc:
             log.warning("event not published", extra={"task_id": task.id, "error": repr(exc)})
+
+
+def _groups(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _event(task: tasks_pb2.Task, *, created: bool, revision: int) -> tasks_pb2.TaskEvent:
