@@ -24,7 +24,7 @@ from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import ids, json_values, status
 from taskkit.errors import Conflict, Contended, NotFound
-from taskkit.jetstream import EVENTS_STREAM, Bus, event_subject
+from taskkit.jetstream import EVENTS_STREAM, TASKS_BUCKET, Bus, event_subject
 from taskkit.task_index import Entry, TaskIndex
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,14 @@ class TaskStore:
                     return
                 yield chunk
                 start = chunk[-1].seq + 1
+
+    async def _task_ids(self, project: str) -> list[str]:
+        """Every stored id of a project, from the bucket's per-subject state in one request: for
+        tests and tools that count a small project's records. The server caps the answer at
+        100,000 subjects, which is why listing reads the index instead."""
+        prefix = f"$KV.{TASKS_BUCKET}.{project}."
+        info = await self._bus.js.stream_info(f"KV_{TASKS_BUCKET}", subjects_filter=f"{prefix}>")
+        return [subject[len(prefix) :] for subject in (info.state.subjects or {})]
 
     async def _read_many(self, project: str, task_ids: list[str]) -> list[tasks_pb2.Task | None]:
         """The records of ``task_ids`` in order, read concurrently; None where none is stored."""

@@ -128,12 +128,13 @@ async def test_filters_on_index_fields_and_on_status(seeded: Seeded) -> None:
 
 
 async def test_a_page_reads_records_for_the_page_not_the_project(seeded: Seeded) -> None:
-    for query in (
+    queries: list[dict[str, Any]] = [
         {"limit": 50},
         {"limit": 50, "after": seeded.ids[15_000]},
         {"limit": 50, "before": seeded.ids[3_000], "descending": False},
         {"limit": 20, "offset": 40},
-    ):
+    ]
+    for query in queries:
         seeded.kv.reads = 0
         page, _ = await seeded.page(**query)
         assert len(page) == query["limit"]
