@@ -16,7 +16,8 @@ class Output:
     A plain file: ``path`` is stored as ``<project>/<task>/<name>``. A package (``package`` set, e.g.
     an HLS folder): every file under ``package`` is stored under ``<project>/<task>/<name>/``, the
     record holds one entry for the package whose key is ``path`` (the entry point, inside
-    ``package``), and its link is a grant for the whole folder so relative references resolve.
+    ``package``), and its link is a grant for the whole folder so relative references resolve. Its
+    ``filesize`` is the whole package's unless the handler set it (one sheet of a storyboard).
     """
 
     path: Path

@@ -48,7 +48,8 @@ async def store_outputs(
                 if (folder, output.package) not in packages:
                     size = await _put_package(storage, folder, output.package, stored, concurrency)
                     packages[folder, output.package] = size
-                output.entry.filesize = packages[folder, output.package]
+                if not output.entry.filesize:  # the whole package, unless the handler sized its file
+                    output.entry.filesize = packages[folder, output.package]
                 output.entry.folder = folder
                 key = f"{folder}/{output.path.relative_to(output.package).as_posix()}"
             output.entry.key = key

@@ -97,6 +97,8 @@ def outputs(ctx: TaskContext, board: Storyboard, out_dir: Path) -> list[Output]:
         )
         for sheet in board.sheets
     ]
+    for name, entry in entries:
+        entry.filesize = (out_dir / name).stat().st_size  # each file's own, not the folder's
     return [Output(path=out_dir / name, name=folder, entry=entry, package=out_dir) for name, entry in entries]
 
 

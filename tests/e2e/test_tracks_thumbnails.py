@@ -80,6 +80,8 @@ def storyboard(task: dict[str, Any]) -> tuple[list[TileCue], dict[str, Image.Ima
     assert [(e["kind"], e["width"], e["height"]) for e in sheet_entries] == [
         ("source", image.width, image.height) for image in sheets.values()
     ]
+    for entry in task["outputs"]:  # each file's own size, not the folder's
+        assert entry["filesize"] == len(get(entry["url"]).content)
     return cues, sheets, get(json_entry["url"]).json()
 
 
