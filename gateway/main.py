@@ -47,7 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = Clients.from_settings(settings)
         try:
-            yield
+            async with app.state.storage:  # the backend's clients, once per process
+                yield
         finally:
             await app.state.clients.close()
 

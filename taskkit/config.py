@@ -52,8 +52,21 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 5.0
 
     # Storage and signed links
-    storage_backend: str = "file"
+    storage_backend: str = "file"  # file | s3 | nats
     storage_dir: Path = Path("var/storage")
+    s3_endpoint_url: str = ""  # any S3-compatible endpoint; empty = AWS's endpoint for s3_region
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "transmute"
+    s3_access_key_id: str = ""  # empty (with the secret): the default AWS credential chain
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_addressing_style: str = "path"  # path | virtual | auto
+    s3_create_bucket: bool = True  # create s3_bucket at start-up when missing
+    s3_multipart_threshold_bytes: int = 16 * 1024**2  # files this large go up in parts
+    s3_part_size_bytes: int = 8 * 1024**2  # S3's minimum is 5 MiB; bounds the memory of one upload
+    s3_presigned_downloads: bool = False  # single-file links answer 307 to a presigned S3 GET
+    s3_timeout_seconds: float = 30.0  # connect and read timeout of every S3 call
+    nats_object_bucket: str = "transmute"  # the JetStream object store of the nats backend
+    nats_object_chunk_bytes: int = 128 * 1024  # chunk size of objects written to it
     signing_secret: SecretStr = SecretStr("")
     link_ttl_seconds: int = 86_400
 

@@ -99,6 +99,7 @@ async def serve(family: Family, settings: Settings, *, stop: asyncio.Event | Non
             jobs.append(asyncio.create_task(sweeper.run(stop)))
         opened: dict[str, Any] = {}
         if settings.role in ("worker", "all"):
+            await resources.enter_async_context(runtime.storage)  # the backend's clients, once per process
             for name, factory in family.resources_for(kinds).items():
                 opened[name] = await resources.enter_async_context(factory(settings))
                 log.info("resource opened", extra={"family": family.name, "resource": name})

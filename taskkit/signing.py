@@ -66,8 +66,19 @@ def _grants(key: str) -> list[str]:
     return [key] + ["/".join(parts[:i]) + "/" for i in range(len(parts) - 1, 0, -1)]
 
 
+def granted(
+    secret: str, method: str, expiry: int, sig: str, key: str, *, now: float | None = None
+) -> str | None:
+    """What ``sig`` grants ``method`` on: ``key`` itself or a folder above it (``a/b/``); None
+    when it grants nothing or has expired. (The gateway serves a folder grant itself, so that
+    relative references resolve under the same link; a grant for the file alone may be redirected
+    to the storage backend's own link.)"""
+    if expiry < (time.time() if now is None else now):
+        return None
+    matches = (g for g in _grants(key) if hmac.compare_digest(signature(secret, method, expiry, g), sig))
+    return next(matches, None)
+
+
 def verify(secret: str, method: str, expiry: int, sig: str, key: str, *, now: float | None = None) -> bool:
     """True when ``sig`` grants ``method`` on ``key`` (or a folder above it) and has not expired."""
-    if expiry < (time.time() if now is None else now):
-        return False
-    return any(hmac.compare_digest(signature(secret, method, expiry, grant), sig) for grant in _grants(key))
+    return granted(secret, method, expiry, sig, key, now=now) is not None

@@ -1,15 +1,25 @@
 """Signed file links: ``GET``/``HEAD`` (with HTTP Range, so video seeks in a browser) and ``PUT``
-(client-side uploads). No API key: the signature in the path is the grant."""
+(client-side uploads). No API key: the signature in the path is the grant.
+
+Every storage backend is served the same way: the gateway reads the range from storage in
+chunks and streams it. A grant for a single file may instead answer ``307`` to the backend's own
+link (an S3 presigned GET, with ``TRANSMUTE_S3_PRESIGNED_DOWNLOADS``), taking the bytes off the
+gateway; a folder grant (an HLS/DASH package, a thumbnails sprite set) is always streamed here,
+because a player resolves the playlist's relative references against the playlist's own URL, and
+those must stay under the same signed ``/files/<expiry>/<signature>/`` prefix.
+"""
 
 from __future__ import annotations
 
 import mimetypes
 import posixpath
+import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from gateway.api.deps import SettingsDep, StorageDep
+from gateway.byte_ranges import Unsatisfiable, parse_range
 from gateway.schemas import ErrorBody, FileOut
 from taskkit import signing
 from taskkit.errors import PermissionDenied
@@ -17,27 +27,56 @@ from taskkit.errors import PermissionDenied
 router = APIRouter(prefix=signing.FILES_ROUTE, tags=["files"])
 
 _DENIED = "The link's signature is invalid or it has expired."
+_CACHE = "private, max-age=3600"
 
 
-def _authorize(settings: SettingsDep, method: str, expiry: int, sig: str, key: str) -> None:
+def _authorize(settings: SettingsDep, method: str, expiry: int, sig: str, key: str) -> str:
+    """The grant (the key, or a folder above it ending in ``/``) the link carries."""
     signing.check_key(key)
-    if not signing.verify(settings.signing_secret.get_secret_value(), method, expiry, sig, key):
+    grant = signing.granted(settings.signing_secret.get_secret_value(), method, expiry, sig, key)
+    if grant is None:
         raise PermissionDenied(_DENIED)
+    return grant
 
 
 @router.head("/{expiry}/{sig}/{key:path}", include_in_schema=False)
 @router.get(
     "/{expiry}/{sig}/{key:path}",
-    response_class=FileResponse,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "The requested byte range"},
+        307: {"description": "A single file's direct storage link (S3 presigned GET)"},
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        416: {"description": "The range lies past the end of the file"},
+    },
 )
 async def download(
-    expiry: int, sig: str, key: str, settings: SettingsDep, storage: StorageDep
-) -> FileResponse:
-    _authorize(settings, "get", expiry, sig, key)
-    path = storage.local_path(key)
+    expiry: int, sig: str, key: str, request: Request, settings: SettingsDep, storage: StorageDep
+) -> Response:
+    grant = _authorize(settings, "get", expiry, sig, key)
+    size = await storage.size(key)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": _CACHE}
+    if request.method == "GET" and grant == key:
+        direct = await storage.download_url(key, expires_in=expiry - int(time.time()))
+        if direct is not None:
+            return RedirectResponse(direct, status_code=307, headers={"Cache-Control": "no-store"})
     media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except Unsatisfiable:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, length, status = 0, size, 200
+    if wanted is not None:
+        start, length, status = wanted.start, wanted.length, 206
+        headers["Content-Range"] = wanted.content_range(size)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        storage.read(key, start, length), status_code=status, headers=headers, media_type=media_type
+    )
 
 
 @router.put(
