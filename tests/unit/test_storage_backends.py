@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from transmute.tasks.v1 import tasks_pb2
 
 from gateway.byte_ranges import ByteRange, Unsatisfiable, parse_range
 from stack import free_port, nats_server_binary, wait_port
@@ -23,9 +24,11 @@ from stack.seaweed import SeaweedS3
 from taskkit import signing
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest, NotFound
+from taskkit.outcome import Output
 from taskkit.storage import FileStorage, Storage, open_storage
 from taskkit.storage_nats import NatsStorage
 from taskkit.storage_s3 import MIN_PART_BYTES, S3Storage
+from taskkit.uploads import store_outputs
 
 BACKENDS = ("file", "s3", "nats")
 NATS_CHUNK = 64 * 1024
@@ -335,3 +338,38 @@ def test_a_grant_says_whether_it_is_the_file_or_its_folder() -> None:
     assert signing.granted("s", "get", expiry, single, "p/t/clip.mp4", now=0) == "p/t/clip.mp4"
     assert signing.granted("s", "get", expiry, single, "p/t/other.mp4", now=0) is None
     assert signing.granted("s", "get", expiry, single, "p/t/clip.mp4", now=expiry + 1) is None
+
+
+class FailingOn:
+    """A real backend whose n-th put fails, to prove a half-stored package is deleted from it."""
+
+    def __init__(self, storage: Storage, fail_at: int) -> None:
+        self.storage = storage
+        self.fail_at = fail_at
+        self.puts = 0
+
+    async def put_file(self, key: str, src: Path) -> int:
+        self.puts += 1
+        if self.puts == self.fail_at:
+            raise OSError("disk gone")
+        return await self.storage.put_file(key, src)
+
+    async def delete(self, key: str) -> None:
+        await self.storage.delete(key)
+
+
+async def test_a_failed_package_leaves_nothing_in_the_backend(storage: Storage, tmp_path: Path) -> None:
+    package = tmp_path / "hls"
+    package.mkdir()
+    for i in range(6):
+        write_random(package / f"seg{i}.m4s", 5_000)
+    (package / "master.m3u8").write_text("#EXTM3U\n")
+    output = Output(path=package / "master.m3u8", name="hls", entry=tasks_pb2.FileEntry(), package=package)
+    failing = FailingOn(storage, fail_at=5)
+    with pytest.raises(OSError, match="disk gone"):
+        await store_outputs(failing, "p/task_f", [output], cancel=asyncio.Event(), concurrency=1)  # type: ignore[arg-type]
+    for name in ["master.m3u8", *(f"seg{i}.m4s" for i in range(6))]:
+        with pytest.raises(NotFound):
+            await storage.size(f"p/task_f/hls/{name}")
+    stored = await store_outputs(storage, "p/task_f", [output], cancel=asyncio.Event(), concurrency=4)
+    assert await storage.size(stored.entries[0].key) == len("#EXTM3U\n")
