@@ -147,7 +147,7 @@ def _env(docs: list[Doc], deployment: Doc) -> dict[str, str]:
     """The container's literal TRANSMUTE_* environment: its ConfigMaps, then its own ``env``."""
     (container,) = _pod(deployment)["containers"]
     maps = {doc["metadata"]["name"]: doc.get("data", {}) for doc in _of_kind(docs, "ConfigMap")}
-    env: dict[str, str] = {}
+    env = _image_env(container["image"].split(":")[0].removeprefix("transmute-"))
     for source in container.get("envFrom", []):
         env.update(maps[source["configMapRef"]["name"]])
     env.update({item["name"]: item["value"] for item in container.get("env", []) if "value" in item})
@@ -282,8 +282,11 @@ def test_every_family_api_has_grpc_health_probes_and_the_gateway_http() -> None:
             port = int(env["TRANSMUTE_GRPC_PORT"])
             assert container["readinessProbe"]["grpc"]["port"] == port
             assert container["livenessProbe"]["grpc"]["port"] == port
+            assert _settings(env).grpc_host == "0.0.0.0"  # reachable by the kubelet and the Service
         elif role == "gateway":
             assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+            assert _settings(env).http_host == "0.0.0.0"
+            assert {p["containerPort"] for p in container["ports"]} == {_settings(env).http_port}
 
 
 @pytest.mark.parametrize("overlay", list(_builds()))
@@ -473,6 +476,25 @@ def _env_keys(args: str) -> list[str]:
     return [part.split("=", 1)[0] for part in shlex.split(args) if "=" in part]
 
 
+def _image_env(target: str) -> dict[str, str]:
+    """The TRANSMUTE_* variables a Dockerfile target sets, its base stages' included."""
+    parents: dict[str, str] = {}
+    env: dict[str, dict[str, str]] = {}
+    for stage, instruction, args in _dockerfile():
+        if instruction == "FROM":
+            parents[stage] = args.split()[0]
+        elif instruction == "ENV":
+            pairs = (part.split("=", 1) for part in shlex.split(args) if "=" in part)
+            env.setdefault(stage, {}).update({k: v for k, v in pairs if k.startswith("TRANSMUTE_")})
+    chain = [target]
+    while chain[-1] in parents:
+        chain.append(parents[chain[-1]])
+    merged: dict[str, str] = {}
+    for stage in reversed(chain):
+        merged.update(env.get(stage, {}))
+    return merged
+
+
 def _targets() -> set[str]:
     return {stage for stage, instruction, _ in _dockerfile() if instruction == "FROM"}
 
@@ -538,6 +560,23 @@ def test_compose_runs_each_family_role_and_reaches_what_it_names() -> None:
             )
         for volume in service.get("volumes", []):
             assert volume.split(":")[0] in compose["volumes"]
+
+
+def test_the_file_backend_is_a_shared_mount_wherever_it_is_used() -> None:
+    compose = _compose()
+    for name, service in compose["services"].items():
+        env = {k: v for k, v in service.get("environment", {}).items() if "${" not in str(v)}
+        if env.get("TRANSMUTE_STORAGE_BACKEND") == "file":
+            mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+            assert mounts.get(str(_settings(env).storage_dir)) == "storage", name
+    for _, doc in _all_docs():
+        if doc["kind"] == "Deployment":
+            docs = next(d for d in _builds().values() if doc in d)
+            settings = _settings(_env(docs, doc))
+            (container,) = _pod(doc)["containers"]
+            paths = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            assert settings.storage_backend != "file" or str(settings.storage_dir) in paths
+            assert settings.work_dir is None or str(settings.work_dir) in paths
 
 
 def test_the_model_bake_step_of_the_intelligence_image_runs(tmp_path: Path) -> None:
