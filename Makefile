@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup protos run test lint system clean
+.PHONY: setup protos run run-scaled test lint system clean
 
 setup: system $(STAMP) protos
 
@@ -46,6 +46,11 @@ protos: $(STAMP)
 
 run: setup
 	$(PY) -m stack
+
+# The same API on :8080 as a cluster serves it: 3 NATS nodes, 2 API + 2 worker processes per family,
+# 2 gateways, envoy in front (stack/__main__.py --scaled; state under var/scaled/).
+run-scaled: setup
+	$(PY) -m stack --scaled
 
 test: setup
 	$(PY) -m pytest -q

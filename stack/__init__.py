@@ -3,6 +3,14 @@ intelligence_service, tracks_service and the gateway.
 
 ``make run`` uses it for the development stack, the end-to-end tests and the benchmarks use it to
 own their infrastructure (free ports, a temp store), so all three run the same real parts.
+
+``StackConfig`` also describes a scaled stack (``make run-scaled``): a JetStream cluster of
+``nats_nodes`` nodes (``nats-1``…, every one in ``TRANSMUTE_NATS_URL``, everything stored with
+``min(3, nodes)`` replicas), ``api_replicas`` API processes and ``workers`` worker processes per
+family, ``gateways`` gateway processes, and ``envoy`` in front (stack/envoy.py): its public
+listener takes ``http_port`` and balances the gateways, and its internal gRPC listener is the one
+address every gRPC client (gateway → families, tracks → intelligence) is given, balancing each
+family's API replicas. The defaults are the one-of-each stack, without envoy.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from pathlib import Path
 
 import httpx
 
+from stack import envoy, nats_cluster
+
 _START_TIMEOUT_S = 30.0
+_DESCRIPTOR = Path(__file__).resolve().parent.parent / "gen" / "transmute.pb"  # `make protos` writes it
 _STOP_TIMEOUT_S = 15.0
 
 
@@ -65,6 +76,13 @@ class StackConfig:
     media_role: str = "all"  # "api" to run workers only as add_worker() processes
     intelligence: bool = True  # start intelligence_service (it loads its models at start)
     tracks: bool = True  # start tracks_service (with intelligence: its subtitles/chapters need it)
+    nats_nodes: int = 1  # above 1: a JetStream cluster nats-1… (nats-1 on nats_port)
+    api_replicas: int = 1  # API processes per family: "media" on grpc_port, "media-2"… on free ports
+    workers: int = 0  # worker processes per family started with the stack; then every API is --role api
+    gateways: int = 1  # gateway processes: "gateway" on http_port, "gateway-2"… on free ports
+    envoy: bool = False  # envoy on http_port in front of the gateways (then on free ports) and the APIs
+    envoy_grpc_port: int = field(default_factory=free_port)  # its internal gRPC listener
+    envoy_admin_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
 
 
@@ -75,7 +93,12 @@ class Stack:
         self.config = config
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._argv: dict[str, tuple[list[str], int | None, dict[str, str]]] = {}  # how each was started
-        self._workers = 0
+        self._workers: dict[str, int] = {}  # worker processes started so far, per family
+        self.nats_nodes = (
+            nats_cluster.plan(config.nats_nodes, config.nats_port, free_port) if config.nats_nodes > 1 else []
+        )
+        self.api_ports: dict[str, list[int]] = {}  # every API replica's gRPC port, per family
+        self.gateway_ports: list[int] = []
 
     @property
     def base_url(self) -> str:
@@ -83,7 +106,13 @@ class Stack:
 
     @property
     def nats_url(self) -> str:
+        if self.nats_nodes:
+            return nats_cluster.client_urls(self.nats_nodes)
         return f"nats://127.0.0.1:{self.config.nats_port}"
+
+    def _grpc_addr(self, port: int) -> str:
+        """Where gRPC clients reach a family: envoy's internal listener, else its first API replica."""
+        return f"127.0.0.1:{self.config.envoy_grpc_port if self.config.envoy else port}"
 
     def env(self) -> dict[str, str]:
         c = self.config
@@ -92,14 +121,14 @@ class Stack:
             {
                 "TRANSMUTE_NATS_URL": self.nats_url,
                 "TRANSMUTE_GRPC_PORT": str(c.grpc_port),
-                "TRANSMUTE_MEDIA_ADDR": f"127.0.0.1:{c.grpc_port}",
+                "TRANSMUTE_MEDIA_ADDR": self._grpc_addr(c.grpc_port),
                 **(
-                    {"TRANSMUTE_INTELLIGENCE_ADDR": f"127.0.0.1:{c.intelligence_port}"}
+                    {"TRANSMUTE_INTELLIGENCE_ADDR": self._grpc_addr(c.intelligence_port)}
                     if c.intelligence
                     else {}
                 ),
                 **(
-                    {"TRANSMUTE_TRACKS_ADDR": f"127.0.0.1:{c.tracks_port}"}
+                    {"TRANSMUTE_TRACKS_ADDR": self._grpc_addr(c.tracks_port)}
                     if c.tracks and c.intelligence
                     else {}
                 ),
@@ -109,6 +138,11 @@ class Stack:
                 "TRANSMUTE_SIGNING_SECRET": c.signing_secret,
                 "TRANSMUTE_STORAGE_DIR": str(c.root / "storage"),
                 "TRANSMUTE_ALLOW_PRIVATE_URLS": "true" if c.allow_private_urls else "false",
+                **(
+                    {"TRANSMUTE_NATS_REPLICAS": str(nats_cluster.replicas(self.nats_nodes))}
+                    if self.nats_nodes
+                    else {}
+                ),
             }
         )
         env.update(c.env)
@@ -137,35 +171,86 @@ class Stack:
         c = self.config
         store = c.root / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            "nats",
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(c.nats_port), "-sd", str(store)],
-            c.nats_port,
-        )
-        self._spawn("media", [sys.executable, "-m", "media_service", "--role", c.media_role], c.grpc_port)
-        if c.intelligence:
+        if self.nats_nodes:
+            self._start_nats_cluster(store)
+        else:
             self._spawn(
-                "intelligence",
-                [sys.executable, "-m", "intelligence_service", "--role", "all"],
-                c.intelligence_port,
-                env={"TRANSMUTE_GRPC_PORT": str(c.intelligence_port)},
+                "nats",
+                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(c.nats_port), "-sd", str(store)],
+                c.nats_port,
             )
+        split = c.workers > 0  # workers run as processes of their own, so the APIs only serve
+        self._start_family("media", c.grpc_port, "api" if split else c.media_role)
+        if c.intelligence:
+            self._start_family("intelligence", c.intelligence_port, "api" if split else "all")
             if c.tracks:  # its subtitles and chapters are child tasks on intelligence
-                self._spawn(
-                    "tracks",
-                    [sys.executable, "-m", "tracks_service", "--role", "all"],
-                    c.tracks_port,
-                    env={"TRANSMUTE_GRPC_PORT": str(c.tracks_port)},
-                )
-        self._spawn("gateway", [sys.executable, "-m", "gateway"], c.http_port)
-        httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
+                self._start_family("tracks", c.tracks_port, "api" if split else "all")
+        for i in range(1, c.gateways + 1):
+            port = c.http_port if i == 1 and not c.envoy else free_port()
+            self.gateway_ports.append(port)
+            name = "gateway" if i == 1 else f"gateway-{i}"
+            self._spawn(name, [sys.executable, "-m", "gateway"], port, env={"TRANSMUTE_HTTP_PORT": str(port)})
+        for port in self.gateway_ports:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5.0).raise_for_status()
+        if c.envoy:
+            self._start_envoy()
+            httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
         return self
 
-    def add_worker(self) -> subprocess.Popen[bytes]:
-        """Another media worker process (role worker), e.g. to take over from a killed one."""
-        self._workers += 1
+    def _start_envoy(self) -> None:
+        """envoy last: its listeners open once its first health checks of every upstream ran."""
+        c = self.config
+
+        def addresses(family: str) -> tuple[str, ...]:
+            return tuple(f"127.0.0.1:{port}" for port in self.api_ports.get(family, []))
+
+        config = envoy.EnvoyConfig(
+            gateways=tuple(f"127.0.0.1:{port}" for port in self.gateway_ports),
+            media=addresses("media"),
+            intelligence=addresses("intelligence"),
+            tracks=addresses("tracks"),
+            http_port=c.http_port,
+            grpc_port=c.envoy_grpc_port,
+            admin_port=c.envoy_admin_port,
+            descriptor=_DESCRIPTOR,
+            access_log=c.root / "logs" / "envoy-access.log",
+        )
+        path = c.root / "envoy.yaml"
+        path.write_text(envoy.render(config))
+        self._spawn("envoy", envoy.envoy_argv(path), c.http_port)
+
+    def _start_nats_cluster(self, store: Path) -> None:
+        """Every node, each with its own store, then wait until they agree on a meta leader."""
+        binary = nats_server_binary()
+        for node in self.nats_nodes:
+            node_store = store / node.name
+            node_store.mkdir(parents=True, exist_ok=True)
+            argv = nats_cluster.node_argv(binary, node, self.nats_nodes, node_store)
+            self._spawn(node.name, argv, node.client_port)
+        nats_cluster.wait_ready(self.nats_nodes, timeout=_START_TIMEOUT_S)
+
+    def _start_family(self, family: str, port: int, role: str) -> None:
+        """The family's API replicas ("<family>" on ``port``, "<family>-2"… on free ports), then
+        its ``workers`` worker processes."""
+        ports = [port] + [free_port() for _ in range(self.config.api_replicas - 1)]
+        self.api_ports[family] = ports
+        for i, replica_port in enumerate(ports, start=1):
+            self._spawn(
+                family if i == 1 else f"{family}-{i}",
+                [sys.executable, "-m", f"{family}_service", "--role", role],
+                replica_port,
+                env={"TRANSMUTE_GRPC_PORT": str(replica_port)},
+            )
+        for _ in range(self.config.workers):
+            self.add_worker(family)
+
+    def add_worker(self, family: str = "media") -> subprocess.Popen[bytes]:
+        """Another worker process of ``family`` ("<family>-worker-N"), e.g. to take over from a
+        killed one."""
+        self._workers[family] = self._workers.get(family, 0) + 1
         return self._spawn(
-            f"media-worker-{self._workers}", [sys.executable, "-m", "media_service", "--role", "worker"]
+            f"{family}-worker-{self._workers[family]}",
+            [sys.executable, "-m", f"{family}_service", "--role", "worker"],
         )
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -181,6 +266,13 @@ class Stack:
         time.sleep(down_s)
         argv, port, env = self._argv[name]
         self._spawn(name, argv, port, env)
+        if any(node.name == name for node in self.nats_nodes):
+            self.wait_nats_cluster()
+
+    def wait_nats_cluster(self) -> None:
+        """Block until every node of the cluster names the same meta leader (a restarted node has
+        rejoined)."""
+        nats_cluster.wait_ready(self.nats_nodes, timeout=_START_TIMEOUT_S)
 
     def log_text(self, name: str) -> str:
         path = self.config.root / "logs" / f"{name}.log"

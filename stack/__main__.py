@@ -1,8 +1,15 @@
-"""``make run``: the development stack on http://localhost:8080 until Ctrl-C."""
+"""``make run``: the development stack on http://localhost:8080 until Ctrl-C.
+
+``make run-scaled`` (``--scaled``): the same API on the same port, served the way a cluster serves it:
+a 3-node JetStream cluster, two API and two worker processes of each family, two gateways, and
+envoy in front (its public listener on ``TRANSMUTE_HTTP_PORT``, its internal gRPC listener on
+``TRANSMUTE_ENVOY_GRPC_PORT`` for the gateways and tracks → intelligence).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import secrets
@@ -38,9 +45,35 @@ def _upload_sample(stack: Stack, var: Path, base: str) -> str:
     return signing.signed_url(base, secret, key, ttl=7 * 24 * 3600)
 
 
+def scaled(config: StackConfig) -> StackConfig:
+    """The ``--scaled`` shape of ``config``, under ``<var>/scaled`` (a one-node store cannot join a
+    cluster, so the two stacks keep their state apart)."""
+    return dataclasses.replace(
+        config,
+        root=config.root / "scaled",
+        nats_nodes=3,
+        api_replicas=2,
+        workers=2,
+        gateways=2,
+        envoy=True,
+        envoy_grpc_port=int(os.environ.get("TRANSMUTE_ENVOY_GRPC_PORT", "50050")),
+        envoy_admin_port=int(os.environ.get("TRANSMUTE_ENVOY_ADMIN_PORT", "9901")),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument("--var", type=Path, default=Path("var"), help="state directory (default var/)")
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="3-node NATS cluster, 2 API + 2 worker processes per family, 2 gateways, envoy in front",
+    )
+    parser.add_argument(
+        "--media-only",
+        action="store_true",
+        help="without intelligence_service and tracks_service (no models to load)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -61,7 +94,10 @@ def main() -> None:
         tracks_port=int(os.environ.get("TRANSMUTE_TRACKS_PORT", "50053")),
         nats_port=int(os.environ.get("TRANSMUTE_NATS_PORT", "4222")),
         allow_private_urls=True,
+        intelligence=not args.media_only,
     )
+    if args.scaled:
+        config = scaled(config)
     stack = Stack(config)
     stack.config.env["TRANSMUTE_PUBLIC_URL"] = os.environ.get(
         "TRANSMUTE_PUBLIC_URL", f"http://localhost:{config.http_port}"
@@ -84,13 +120,18 @@ def main() -> None:
             "  curl -s -X POST %s/tasks -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
             "    -d '{\"kind\": \"video\", \"url\": \"%s\", \"options\": {\"format\": \"webm\", \"width\": 320}}'\n"
             "then GET %s/tasks/<id> with the same header until status is succeeded.\n",
-            base, var / "logs", api_key, base, api_key, sample, base,
+            base, config.root / "logs", api_key, base, api_key, sample, base,
         )  # fmt: skip
+        if args.scaled:
+            log.info("Processes: %s\nNATS: %s\n", " ".join(stack.procs), stack.nats_url)
         while not stopping:
             for name, proc in stack.procs.items():
                 if proc.poll() is not None:
                     log.error(
-                        "%s exited with code %s; see %s", name, proc.returncode, var / "logs" / f"{name}.log"
+                        "%s exited with code %s; see %s",
+                        name,
+                        proc.returncode,
+                        config.root / "logs" / f"{name}.log",
                     )
                     stopping = True
             time.sleep(0.5)
