@@ -3,7 +3,9 @@
 ``make run-scaled`` (``--scaled``): the same API on the same port, served the way a cluster serves it:
 a 3-node JetStream cluster, two API and two worker processes of each family, two gateways, and
 envoy in front (its public listener on ``TRANSMUTE_HTTP_PORT``, its internal gRPC listener on
-``TRANSMUTE_ENVOY_GRPC_PORT`` for the gateways and tracks → intelligence).
+``TRANSMUTE_ENVOY_GRPC_PORT`` for the gateways and tracks → intelligence, its admin page on
+``TRANSMUTE_ENVOY_ADMIN_PORT``). Both use the ``file`` storage backend under ``var/`` unless
+``TRANSMUTE_STORAGE_BACKEND`` (and that backend's settings) is set.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -43,6 +46,15 @@ def _upload_sample(stack: Stack, var: Path, base: str) -> str:
     put = signing.signed_url(stack.base_url, secret, key, ttl=600, method="put")
     httpx.put(put, content=clip.read_bytes(), timeout=30.0).raise_for_status()
     return signing.signed_url(base, secret, key, ttl=7 * 24 * 3600)
+
+
+_STORAGE_PREFIXES = ("TRANSMUTE_STORAGE_BACKEND", "TRANSMUTE_S3_", "TRANSMUTE_NATS_OBJECT_")
+
+
+def storage_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The storage backend and its settings from the caller's environment (the stack hands its
+    children no other TRANSMUTE_* variable): the ``file`` backend under ``var/`` unless one is set."""
+    return {name: value for name, value in environ.items() if name.startswith(_STORAGE_PREFIXES)}
 
 
 def scaled(config: StackConfig) -> StackConfig:
@@ -95,6 +107,7 @@ def main() -> None:
         nats_port=int(os.environ.get("TRANSMUTE_NATS_PORT", "4222")),
         allow_private_urls=True,
         intelligence=not args.media_only,
+        env=storage_settings(os.environ),
     )
     if args.scaled:
         config = scaled(config)
