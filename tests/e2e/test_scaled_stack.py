@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from stack import Stack, StackConfig
-from tests.conftest import TERMINAL, wait_done
+from tests.conftest import wait_done
 from tests.support import Corpus, Origin
 
 
@@ -67,7 +67,6 @@ def test_tasks_created_through_envoy_succeed_on_the_replicas(
     (output,) = done[0]["outputs"]
     assert output["url"].startswith(scaled.base_url)  # signed links name the front door
     assert httpx.get(output["url"], timeout=10.0).status_code == 200
-    assert all(t["status"] in TERMINAL for t in done)
 
 
 def _requests_per_host(stack: Stack, cluster: str) -> dict[str, int]:
