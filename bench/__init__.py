@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -44,10 +43,9 @@ def running_stack(
     Private origin URLs are allowed (the benches serve their inputs from 127.0.0.1); every other
     setting is the service default unless ``env`` overrides it.
     """
-    config = StackConfig(
-        root=root,
-        api_key="ittybit_bench_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        root,
+        "bench",
         env=dict(env or {}),
         media_role=media_role,
         intelligence=intelligence,

@@ -16,6 +16,7 @@ family's API replicas. The defaults are the one-of-each stack, without envoy.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -84,6 +86,17 @@ class StackConfig:
     envoy_grpc_port: int = field(default_factory=free_port)  # its internal gRPC listener
     envoy_admin_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)  # extra TRANSMUTE_* settings
+
+    @classmethod
+    def fresh(cls, root: Path, label: str, **fields: Any) -> StackConfig:
+        """A stack under ``root`` with a new API key (``ittybit_<label>_…``) and signing secret,
+        as every test and benchmark starts one."""
+        return cls(
+            root=root,
+            api_key=f"ittybit_{label}_" + secrets.token_hex(8),
+            signing_secret=secrets.token_urlsafe(32),
+            **fields,
+        )
 
 
 class Stack:

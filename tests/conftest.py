@@ -55,10 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     keys_file = root / "keys.json"
     keys_file.write_text(json.dumps({OTHER_PROJECT_KEY: "other"}))
-    config = StackConfig(
-        root=root,
-        api_key="ittybit_test_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        root,
+        "test",
         env={
             "TRANSMUTE_API_KEYS_FILE": str(keys_file),
             "TRANSMUTE_MAX_INPUT_BYTES": str(MAX_INPUT_BYTES),

@@ -100,10 +100,9 @@ def test_a_redirect_to_a_file_is_followed(api: httpx.Client, origin: Origin, cor
 @pytest.fixture
 def guarded_stack(tmp_path: Path) -> Iterator[Stack]:
     """A stack with the production default: no fetching from private or reserved addresses."""
-    config = StackConfig(
-        root=tmp_path,
-        api_key="ittybit_test_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        tmp_path,
+        "test",
         allow_private_urls=False,
         intelligence=False,  # only media kinds here: no models to load
     )

@@ -120,10 +120,9 @@ def mtls_stack(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterat
     root = tmp_path_factory.mktemp("envoy-stack")
     keys_file = root / "keys.json"
     keys_file.write_text(json.dumps({OTHER_KEY: "other"}))
-    config = StackConfig(
-        root=root,
-        api_key="ittybit_test_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        root,
+        "test",
         intelligence=False,
         tracks=False,
         env={

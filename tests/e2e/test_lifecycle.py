@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -127,10 +126,9 @@ def test_cancel_stops_a_running_encode_within_two_seconds(
 @pytest.fixture
 def worker_stack(tmp_path: Path) -> Iterator[Stack]:
     """A stack whose media service runs only the API; work is done by two worker processes."""
-    config = StackConfig(
-        root=tmp_path,
-        api_key="ittybit_test_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        tmp_path,
+        "test",
         media_role="api",
         env={
             "TRANSMUTE_ACK_WAIT_SECONDS": "2",

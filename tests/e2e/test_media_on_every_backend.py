@@ -92,10 +92,9 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s3 = SeaweedS3(root / "seaweed").start() if request.param == "s3" else None
     if s3 is not None:
         env.update(s3.env(), TRANSMUTE_S3_PRESIGNED_DOWNLOADS="true")
-    config = StackConfig(
-        root=root,
-        api_key="ittybit_test_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        root,
+        "test",
         intelligence=False,
         tracks=False,
         env=env,

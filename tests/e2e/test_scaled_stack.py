@@ -7,7 +7,6 @@ Every request goes through envoy; the gateways reach media_service through envoy
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import httpx
@@ -20,10 +19,9 @@ from tests.support import Corpus, Origin
 
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        root=tmp_path_factory.mktemp("scaled"),
-        api_key="ittybit_scaled_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        tmp_path_factory.mktemp("scaled"),
+        "scaled",
         intelligence=False,
         nats_nodes=3,
         api_replicas=2,

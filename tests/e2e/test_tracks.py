@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.timed_text_rules import check_cues, parse_srt, parse_webvtt
 
 from tests.conftest import create, wait_done
 from tests.support import Origin
 from tests.support.speech import SpeechCorpus
+from tests.support.timed_text_rules import check_cues, parse_srt, parse_webvtt
 
 
 @pytest.fixture(scope="module")

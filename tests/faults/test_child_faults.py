@@ -3,7 +3,6 @@ second one (the child's create is idempotent on the parent and step), and finish
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -21,10 +20,9 @@ pytestmark = pytest.mark.faults
 
 @pytest.fixture(scope="module")
 def child_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        root=tmp_path_factory.mktemp("child-faults"),
-        api_key="ittybit_children_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        tmp_path_factory.mktemp("child-faults"),
+        "children",
         tracks=True,
         env={"TRANSMUTE_ACK_WAIT_SECONDS": "3", "TRANSMUTE_SHUTDOWN_GRACE_SECONDS": "2"},
     )

@@ -45,10 +45,9 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, str]) 
     root = tmp_path_factory.mktemp("faults")
     keys_file = root / "keys.json"
     keys_file.write_text(json.dumps({key: f"faults-{phase}" for phase, key in keys.items()}))
-    config = StackConfig(
-        root=root,
-        api_key="ittybit_faults_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        root,
+        "faults",
         media_role="api",  # workers are separate processes, so a worker can die on its own
         intelligence=False,
         env={**FAULT_ENV, "TRANSMUTE_API_KEYS_FILE": str(keys_file)},

@@ -16,7 +16,6 @@ Run alone with ``pytest -m faults``. Everything stays on loopback; every process
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +38,9 @@ RECONNECT_S = 20.0  # how long the clients of the dead node get to appear on the
 
 @pytest.fixture(scope="module")
 def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        root=tmp_path_factory.mktemp("nats-cluster"),
-        api_key="ittybit_cluster_" + secrets.token_hex(8),
-        signing_secret=secrets.token_urlsafe(32),
+    config = StackConfig.fresh(
+        tmp_path_factory.mktemp("nats-cluster"),
+        "cluster",
         intelligence=False,
         nats_nodes=3,
         workers=2,
