@@ -74,7 +74,7 @@ def storyboard(task: dict[str, Any]) -> tuple[list[TileCue], dict[str, Image.Ima
     vtt, json_entry, *sheet_entries = task["outputs"]
     assert (vtt["kind"], vtt["type"], json_entry["type"]) == ("track", "text/vtt", "application/json")
     cues = parse_storyboard_vtt(get(vtt["url"]).text)
-    sheets = {}
+    sheets: dict[str, Image.Image] = {}
     for name in sorted({cue.sheet for cue in cues}):
         sheets[name] = Image.open(io.BytesIO(get(str(httpx.URL(vtt["url"]).join(name))).content))
     assert [(e["kind"], e["width"], e["height"]) for e in sheet_entries] == [

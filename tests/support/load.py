@@ -153,7 +153,7 @@ def settle(client: httpx.Client, *, timeout: float) -> list[dict[str, Any]]:
         time.sleep(0.5)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float], q: int) -> float:
     if not values:
         return 0.0
     if len(values) == 1:

@@ -37,7 +37,7 @@ def _seconds(clock: str) -> float:
 
 def parse_storyboard_vtt(text: str) -> list[TileCue]:
     cues = []
-    for caption in webvtt.from_buffer(io.StringIO(text)):
+    for caption in webvtt.from_buffer(io.StringIO(text)).captions:
         match = _XYWH.match(caption.text.strip())
         if match is None:
             raise AssertionError(f"cue text is not sheet#xywh=x,y,w,h: {caption.text!r}")
