@@ -50,6 +50,20 @@ def direct(model: object, clip: Path) -> float:
     return time.perf_counter() - started
 
 
+def monologue(media: Path) -> tuple[Path, float]:
+    """The three topics spoken by espeak-ng into ``media`` (~57 s); the clip and its seconds."""
+    media.mkdir()
+    clip = speak(" ".join(text for _, _, text in TOPICS), media / "monologue.m4a")
+    seconds = duration(clip)
+    emit(f"clip: {seconds:.1f} s of espeak-ng speech")
+    return clip, seconds
+
+
+def one_task_at_a_time(models: Path) -> dict[str, str]:
+    """Stack settings for the speech benches: one task at a time, so Whisper gets every core."""
+    return {"TRANSMUTE_WORKER_CONCURRENCY": str(CONCURRENCY), "TRANSMUTE_MODEL_CACHE_DIR": str(models)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.speech", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="api/direct pairs to run (default 3)")
@@ -59,16 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_dir)
         emit(f"machine: {cpu_description()}; {load_average()}")
         media = tmp / "media"
-        media.mkdir()
-        clip = speak(" ".join(text for _, _, text in TOPICS), media / "monologue.m4a")
-        seconds = duration(clip)
-        emit(f"clip: {seconds:.1f} s of espeak-ng speech")
+        clip, seconds = monologue(media)
         settings = Settings(worker_concurrency=CONCURRENCY, model_cache_dir=tmp / "models")
         model = load_whisper(settings).model
-        env = {
-            "TRANSMUTE_WORKER_CONCURRENCY": str(CONCURRENCY),
-            "TRANSMUTE_MODEL_CACHE_DIR": str(tmp / "models"),
-        }
+        env = one_task_at_a_time(tmp / "models")
 
         api_times: list[float] = []
         direct_times: list[float] = []

@@ -24,11 +24,8 @@ from typing import Any
 import httpx
 
 from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
-from bench.speech import variant
+from bench.speech import monologue, one_task_at_a_time, variant
 from tests.support import Origin
-from tests.support.speech import TOPICS, duration, speak
-
-CONCURRENCY = 1
 
 
 def run(client: httpx.Client, kind: str, url: str, options: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -49,14 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_dir)
         emit(f"machine: {cpu_description()}; {load_average()}")
         media = tmp / "media"
-        media.mkdir()
-        clip = speak(" ".join(text for _, _, text in TOPICS), media / "monologue.m4a")
-        seconds = duration(clip)
-        emit(f"clip: {seconds:.1f} s of espeak-ng speech")
-        env = {
-            "TRANSMUTE_WORKER_CONCURRENCY": str(CONCURRENCY),
-            "TRANSMUTE_MODEL_CACHE_DIR": str(tmp / "models"),
-        }
+        clip, seconds = monologue(media)
+        env = one_task_at_a_time(tmp / "models")
 
         speech_times: list[float] = []
         subtitles_times: list[float] = []
