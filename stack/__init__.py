@@ -77,7 +77,9 @@ class StackConfig:
     allow_private_urls: bool = True
     media_role: str = "all"  # "api" to run workers only as add_worker() processes
     intelligence: bool = True  # start intelligence_service (it loads its models at start)
-    tracks: bool = True  # start tracks_service (with intelligence: its subtitles/chapters need it)
+    # start tracks_service; None: when intelligence runs (its subtitles and chapters are child tasks
+    # there, its thumbnails are not: True starts it alone too)
+    tracks: bool | None = None
     nats_nodes: int = 1  # above 1: a JetStream cluster nats-1… (nats-1 on nats_port)
     api_replicas: int = 1  # API processes per family: "media" on grpc_port, "media-2"… on free ports
     workers: int = 0  # worker processes per family started with the stack; then every API is --role api
@@ -114,6 +116,10 @@ class Stack:
         self.gateway_ports: list[int] = []
 
     @property
+    def runs_tracks(self) -> bool:
+        return self.config.intelligence if self.config.tracks is None else self.config.tracks
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.config.http_port}"
 
@@ -140,11 +146,7 @@ class Stack:
                     if c.intelligence
                     else {}
                 ),
-                **(
-                    {"TRANSMUTE_TRACKS_ADDR": self._grpc_addr(c.tracks_port)}
-                    if c.tracks and c.intelligence
-                    else {}
-                ),
+                **({"TRANSMUTE_TRACKS_ADDR": self._grpc_addr(c.tracks_port)} if self.runs_tracks else {}),
                 "TRANSMUTE_HTTP_PORT": str(c.http_port),
                 "TRANSMUTE_PUBLIC_URL": self.base_url,
                 "TRANSMUTE_API_KEY": c.api_key,
@@ -196,8 +198,8 @@ class Stack:
         self._start_family("media", c.grpc_port, "api" if split else c.media_role)
         if c.intelligence:
             self._start_family("intelligence", c.intelligence_port, "api" if split else "all")
-            if c.tracks:  # its subtitles and chapters are child tasks on intelligence
-                self._start_family("tracks", c.tracks_port, "api" if split else "all")
+        if self.runs_tracks:
+            self._start_family("tracks", c.tracks_port, "api" if split else "all")
         for i in range(1, c.gateways + 1):
             port = c.http_port if i == 1 and not c.envoy else free_port()
             self.gateway_ports.append(port)

@@ -1,16 +1,14 @@
 """The media kinds end to end on each storage backend: one small stack per backend (``file``,
 ``s3`` on a real SeaweedFS, ``nats`` on the stack's own JetStream), with every output read back
-through its signed link, a package (HLS) read the way a player reads it (playlist, then relative
-references through the folder grant), an upload by signed PUT used as a task's input, Range
-requests, and a failed task that leaves nothing stored.
+through its signed link, the package kinds read the way a player reads them (an HLS playlist, then
+relative references through the folder grant; a thumbnails storyboard, then its sprite), an upload
+by signed PUT used as a task's input, Range requests, and a failed task that leaves nothing stored.
 
 On ``s3`` the stack runs with ``TRANSMUTE_S3_PRESIGNED_DOWNLOADS``: single-file links answer 307
 to a presigned S3 GET, folder grants are streamed by the gateway.
 
-``thumbnails`` (tracks_service) is not run here: the stack starts tracks_service only beside
-intelligence_service (its subtitles and chapters are child tasks there), and loading the
-intelligence models would multiply this module's time by three backends. Its package output is
-stored and served by exactly the path ``adaptive_video`` takes here (one folder, a folder grant).
+tracks_service runs without intelligence_service (no models to load): ``thumbnails`` needs no
+child task.
 """
 
 from __future__ import annotations
@@ -96,7 +94,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         root,
         "test",
         intelligence=False,
-        tracks=False,
+        tracks=True,
         env=env,
     )
     running = Stack(config)
@@ -124,6 +122,7 @@ def tasks(client: httpx.Client, origin: Origin) -> dict[str, dict[str, Any]]:
         "image": ("image", origin.url("png_alpha.png"), {"width": 100, "format": "webp"}),
         "audio": ("audio", origin.url("audio_stereo.mp3"), {"format": "mp3"}),
         "adaptive_video": ("adaptive_video", origin.url("clip_av.mp4"), {"renditions": [{"height": 144}]}),
+        "thumbnails": ("thumbnails", origin.url("clip_av.mp4"), {"interval": 0.5, "columns": 2, "rows": 1}),
         "broken": ("video", origin.url("index.html"), {}),
     }
     created = {name: create(client, kind, url, **options) for name, (kind, url, options) in specs.items()}
@@ -196,6 +195,30 @@ def test_a_package_is_read_like_a_player_reads_it(backend: Backend, tasks: dict[
         assert ranged.status_code == 206 and ranged.content == segment.content[:8]
     keys = backend.stored(f"{PROJECT}/{tasks['adaptive_video']['id']}/")
     assert any(key.endswith("master.m3u8") for key in keys) and len(keys) >= 4
+
+
+def test_a_storyboard_is_read_like_a_player_reads_it(
+    backend: Backend, tasks: dict[str, dict[str, Any]]
+) -> None:
+    """The WebVTT storyboard, then each sprite it names, resolved relative to the storyboard's link
+    through the folder grant; the JSON storyboard beside it."""
+    task = tasks["thumbnails"]
+    assert task["status"] == "succeeded", task.get("error")
+    vtt_entry, json_entry, *sheets = task["outputs"]
+    vtt = httpx.get(vtt_entry["url"], timeout=30.0)
+    assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
+    named = sorted({line.split("#", 1)[0] for line in vtt.text.splitlines() if "#xywh=" in line})
+    assert named == ["sprite_0.jpg", "sprite_1.jpg"]  # 4 tiles on 2x1 grids
+    for name, entry in zip(named, sheets, strict=True):
+        sprite = httpx.get(urljoin(vtt_entry["url"], name), timeout=30.0)
+        assert sprite.status_code == 200 and sprite.content[:2] == b"\xff\xd8"  # a JPEG
+        assert len(sprite.content) == entry["filesize"]
+    board = httpx.get(json_entry["url"], timeout=30.0).json()
+    assert [sheet["url"] for sheet in board["sheets"]] == named
+    keys = backend.stored(f"{PROJECT}/{task['id']}/")
+    assert sorted(key.rsplit("/", 1)[1] for key in keys) == sorted(
+        ["storyboard.json", "storyboard.vtt", *named]
+    )
 
 
 def _uris(playlist: str) -> list[str]:
