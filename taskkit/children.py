@@ -12,7 +12,12 @@ gRPC API (its address from settings; envoy in production), never by importing it
   was such a link passes that link on.
 - **Followed**: ``WatchTask`` on the child; its progress is one weighted step of the parent's.
 - **Cancel cascades**: a cancelled parent (or one out of time) cancels the child; a failed child
-  fails the parent with the child's sentence (``speech failed: …``).
+  fails the parent with the child's sentence (``speech failed: …``). A parent stopped because its
+  worker shuts down leaves the child running: the redelivered parent finds it and follows it on.
+- **The input copy is temporary**: it is deleted once the child has ended (or was cancelled), so
+  a task's ``_input`` folder never outlives the child that read it.
+- **A family this deployment does not run** (no address, or the kind not served) fails the parent
+  at once with a sentence, not after retries.
 - **No deadlock**: a parent waits while holding its worker slot, bounded by its own deadline.
   Children always belong to another family (enforced here), whose workers are other processes
   with their own slots, so parents can never fill every slot that their children need.
@@ -32,7 +37,7 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from taskkit import request_ids, signing, status
 from taskkit.clients import Clients, metadata
 from taskkit.create import rpc_name
-from taskkit.errors import Cancelled, InputError
+from taskkit.errors import Cancelled, InputError, Unimplemented
 from taskkit.family import TaskContext
 from taskkit.inputs import own_file_key
 
@@ -76,19 +81,32 @@ async def run_child(
     spec: tasks_pb2.TaskSpec = request.spec  # type: ignore[attr-defined]
     spec.url, spec.parent_id, spec.run_id = link, ctx.task.id, ctx.task.run_id
     project = metadata(ctx.task.project)
-    create = getattr(clients.family(family, kind), rpc_name(kind))
-    child = await create(
-        request,
-        metadata=(*project, (request_ids.IDEMPOTENCY_KEY, child_key(ctx.task.id, step))),
-        timeout=CREATE_TIMEOUT_S,
-    )
-    tasks = tasks_pb2_grpc.TasksStub(clients.channel(family))
+    unavailable = f"this deployment does not run {kind}, which {ctx.task.kind} needs"
+    try:
+        create = getattr(clients.family(family, kind), rpc_name(kind))
+        tasks = tasks_pb2_grpc.TasksStub(clients.channel(family))
+        child = await create(
+            request,
+            metadata=(*project, (request_ids.IDEMPOTENCY_KEY, child_key(ctx.task.id, step))),
+            timeout=CREATE_TIMEOUT_S,
+        )
+    except Unimplemented:
+        raise InputError(unavailable) from None
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+            raise InputError(unavailable) from None
+        raise
     try:
         async with asyncio.timeout(ctx.remaining()):
             done = await _follow(tasks, child, project, ctx.progress.step(step), ctx.cancel)
-    except (TimeoutError, Cancelled, asyncio.CancelledError):
-        await _cancel(tasks, child.id, project)
+    except (TimeoutError, Cancelled):
+        await _stop(ctx, tasks, child.id, project, key)
         raise
+    except asyncio.CancelledError:
+        if ctx.cancel.is_set():  # the user's cancel; a shutdown leaves the child to the redelivery
+            await _stop(ctx, tasks, child.id, project, key)
+        raise
+    await _discard_input(ctx, key)
     if done.status != status.SUCCEEDED:
         raise InputError(f"{kind} failed: {done.error or status.name(done.status)}")
     return done
@@ -123,6 +141,25 @@ async def _follow(
     finally:
         cancelled.cancel()
         call.cancel()
+
+
+async def _stop(
+    ctx: TaskContext,
+    tasks: tasks_pb2_grpc.TasksStub,
+    child_id: str,
+    project: tuple[tuple[str, str], ...],
+    key: str | None,
+) -> None:
+    """The parent ends before its child: cancel the child and drop the input copy it was reading."""
+    await _cancel(tasks, child_id, project)
+    await _discard_input(ctx, key)
+
+
+async def _discard_input(ctx: TaskContext, key: str | None) -> None:
+    """Delete the parent's copy of its input (best effort: a leftover costs space, not correctness)."""
+    if key is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(ctx.storage.delete(key))
 
 
 async def _cancel(

@@ -279,3 +279,12 @@ def test_head_gives_size_and_type(tasks: dict[str, dict[str, Any]]) -> None:
     assert head.status_code == 200
     assert int(head.headers["content-length"]) == entry["filesize"]
     assert head.headers["content-type"] == "image/webp" and head.content == b""
+
+
+def test_a_kind_whose_child_service_is_not_deployed_fails_at_once(
+    client: httpx.Client, origin: Origin
+) -> None:
+    """tracks_service runs here without intelligence_service: subtitles needs a speech child."""
+    task = wait_done(client, create(client, "subtitles", origin.url("clip_av.mp4"))["id"], timeout=60)
+    assert task["status"] == "failed"
+    assert task["error"] == "this deployment does not run speech, which subtitles needs"
