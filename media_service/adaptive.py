@@ -20,6 +20,7 @@ from media_service.codec_strings import hevc_codec_string
 from media_service.ladder import MAX_TOP_HEIGHT, Rung, build_ladder
 from media_service.options import AdaptiveOptions, SubtitleSpec
 from media_service.video_argv import check_start, expected_duration
+from taskkit import sandbox_files
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.geometry import DEFAULT_MAX_PIXELS, Layout, compute_layout
@@ -118,7 +119,7 @@ def _codecs(package: packaging.Package, out_dir: Path) -> dict[str, str]:
     found = {}
     for rep in package.representations:
         if rep.codecs in ("hvc1", "hev1"):
-            full = hevc_codec_string((out_dir / rep.init).read_bytes(), rep.codecs)
+            full = hevc_codec_string(sandbox_files.read_bytes(out_dir / rep.init), rep.codecs)
             if full is not None:
                 found[rep.id] = full
     return found
@@ -157,7 +158,7 @@ def write_package(
     """Turn ffmpeg's MPD and segments in ``out_dir`` into the package's entry points (blocking I/O);
     return the package and each representation's measured bitrates."""
     mpd_path = out_dir / adaptive_argv.MPD_NAME
-    mpd_text = mpd_path.read_text()
+    mpd_text = sandbox_files.read_text(mpd_path)
     package = packaging.read_mpd(mpd_text)
     package = packaging.with_codecs(package, _codecs(package, out_dir))
     package = packaging.Package(package.representations, package.duration, tracks)
@@ -167,14 +168,15 @@ def write_package(
     measured = {rep.id: packaging.measure(rep, sizes) for rep in package.representations}
     if fmt in ("hls", "cmaf"):
         for rep in package.representations:
-            (out_dir / packaging.playlist_name(rep)).write_text(
-                packaging.media_playlist(rep.init, rep.segments)
+            sandbox_files.write_text(
+                out_dir / packaging.playlist_name(rep), packaging.media_playlist(rep.init, rep.segments)
             )
-        (out_dir / packaging.MASTER_NAME).write_text(packaging.master_playlist(package, measured))
+        master = packaging.master_playlist(package, measured)
+        sandbox_files.write_text(out_dir / packaging.MASTER_NAME, master)
     if fmt == "hls":
         mpd_path.unlink()
     else:
-        mpd_path.write_text(packaging.final_mpd(mpd_text, package))
+        sandbox_files.write_text(mpd_path, packaging.final_mpd(mpd_text, package))
     if fmt == "dash":
         for track in tracks:
             (out_dir / track.playlist).unlink()

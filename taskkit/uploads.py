@@ -18,6 +18,7 @@ from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.errors import Cancelled
 from taskkit.outcome import Output
+from taskkit.sandbox_files import check_regular
 from taskkit.storage import Storage
 
 
@@ -39,6 +40,7 @@ async def store_outputs(
         for output in outputs:
             if cancel.is_set():
                 raise Cancelled("the task was cancelled")
+            check_regular(output.path)  # what ffmpeg wrote, never a link it left (sandbox_files)
             if output.package is None:
                 key = f"{prefix}/{output.name}"
                 stored.keys.append(key)
@@ -62,7 +64,9 @@ async def store_outputs(
 
 async def _put_package(storage: Storage, folder: str, root: Path, stored: Stored, concurrency: int) -> int:
     """Upload every file under ``root``; return the package's total size in bytes."""
-    files = sorted(path for path in root.rglob("*") if path.is_file())
+    files = sorted(path for path in root.rglob("*") if not path.is_dir() or path.is_symlink())
+    for path in files:
+        check_regular(path)
     limit = asyncio.Semaphore(max(concurrency, 1))
 
     async def put(path: Path) -> int:

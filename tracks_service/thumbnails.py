@@ -11,11 +11,13 @@ not.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Final
 
 from transmute.tasks.v1 import tasks_pb2
 
+from taskkit import sandbox_files
 from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.ffmpeg_argv import base_argv, input_args
@@ -73,11 +75,11 @@ def build_argv(
 
 def write_storyboards(board: Storyboard, out_dir: Path, image_format: str) -> None:
     names = [sheet_name(sheet.index, image_format) for sheet in board.sheets]
-    missing = [name for name in names if not (out_dir / name).is_file()]
+    missing = [name for name in names if not os.path.lexists(out_dir / name)]
     if missing:
         raise InputError(f"the video ended before every thumbnail was taken ({len(missing)} sheets missing)")
-    (out_dir / VTT_NAME).write_text(storyboard_vtt(board, sheet_name=lambda i: names[i]))
-    (out_dir / JSON_NAME).write_text(json.dumps(storyboard_json(board, sheet_urls=names)))
+    sandbox_files.write_text(out_dir / VTT_NAME, storyboard_vtt(board, sheet_name=lambda i: names[i]))
+    sandbox_files.write_text(out_dir / JSON_NAME, json.dumps(storyboard_json(board, sheet_urls=names)))
 
 
 def outputs(ctx: TaskContext, board: Storyboard, out_dir: Path) -> list[Output]:
