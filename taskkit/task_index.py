@@ -210,8 +210,8 @@ class TaskIndex:
         last = await self.last(project)
         if last is None:
             return Split(below=1, above=1)
-        if cursor > last.task.id:
-            return Split(below=last.seq + 1, above=last.seq + 1)
+        # No shortcut for a cursor past the newest id: creates commit out of id order (an id is
+        # minted before its append), so the cursor may still sit among the last entries.
         lo = await self._first_after(project, cursor, last)
         below, above = await asyncio.gather(
             self.backward(project, lo, _NEIGHBOURS), self.forward(project, lo, _NEIGHBOURS)
@@ -251,7 +251,7 @@ async def backfill(js: JetStreamContext, bucket_stream: str, bucket_prefix: str)
     records = await js.stream_info(bucket_stream)
     if index.state.messages or not records.state.messages:
         return 0
-    stubs: list[tasks_pb2.Task] = []
+    stubs: list[tuple[str, tasks_pb2.Task]] = []  # (project, stub): not whole records, in memory
     sub = await js.subscribe(
         f"{bucket_prefix}>", ordered_consumer=True, deliver_policy=DeliverPolicy.LAST_PER_SUBJECT
     )
@@ -264,23 +264,21 @@ async def backfill(js: JetStreamContext, bucket_stream: str, bucket_prefix: str)
             if not (msg.headers or {}).get("KV-Operation"):
                 task = tasks_pb2.Task()
                 task.ParseFromString(msg.data or b"")
-                stubs.append(task)
+                stubs.append((task.project, stub(task)))
             if msg.metadata.num_pending == 0:
                 break
     finally:
         await sub.unsubscribe()
-    await _append(js, sorted(stubs, key=lambda t: (t.project, t.id)))
+    await _append(js, sorted(stubs, key=lambda entry: (entry[0], entry[1].id)))
     return len(stubs)
 
 
-async def _append(js: JetStreamContext, tasks: Iterable[tasks_pb2.Task]) -> None:
+async def _append(js: JetStreamContext, entries: Iterable[tuple[str, tasks_pb2.Task]]) -> None:
     pending = []
-    for task in tasks:
+    for project, kept in entries:
         pending.append(
             await js.publish_async(
-                index_subject(task.project),
-                stub(task).SerializeToString(),
-                headers={"Nats-Msg-Id": task.id},
+                index_subject(project), kept.SerializeToString(), headers={"Nats-Msg-Id": kept.id}
             )
         )
         if len(pending) >= _BACKFILL_BATCH:
