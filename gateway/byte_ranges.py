@@ -6,7 +6,11 @@ answered with the whole file (200), which the RFC allows, instead of a multipart
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# ASCII digits only (str.isdigit takes "²"), and short enough for int() and any file size.
+_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 class Unsatisfiable(Exception):
@@ -31,9 +35,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()):
+    if not dash or not (first or last):
         return None
-    if last and not last.isdigit():
+    if any(part and not _NUMBER.fullmatch(part) for part in (first, last)):
         return None
     if not first:  # a suffix: the last N bytes
         suffix = int(last)

@@ -27,6 +27,13 @@ from taskkit.errors import InvalidRequest, NotFound
 from taskkit.signing import check_key
 
 BACKENDS = ("file", "s3", "nats")
+
+
+def _clash(key: str) -> InvalidRequest:
+    """A key that names a stored folder, or one under a stored file (``a`` and ``a/b``)."""
+    return InvalidRequest(f"'{key}' clashes with a stored file or folder of the same name.")
+
+
 READ_CHUNK_BYTES = 256 * 1024  # one read or write of a local file; the granularity of streaming
 
 
@@ -132,13 +139,18 @@ class FileStorage:
             raise InvalidRequest(f"'{key}' is not a valid file path.")
         return path
 
-    def _staging(self, final: Path) -> Path:
-        final.parent.mkdir(parents=True, exist_ok=True)
+    def _staging(self, final: Path, key: str) -> Path:
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _clash(key) from None
+        if final.is_dir():
+            raise _clash(key)
         return final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
 
     async def put_file(self, key: str, src: Path) -> int:
         final = self._path(key)
-        staging = self._staging(final)
+        staging = self._staging(final, key)
         copy = asyncio.ensure_future(asyncio.to_thread(shutil.copyfile, src, staging))
         try:
             await asyncio.shield(copy)
@@ -153,15 +165,18 @@ class FileStorage:
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int) -> int:
         final = self._path(key)
-        staging = self._staging(final)
+        staging = self._staging(final, key)
         size = 0
         try:
-            with staging.open("wb") as out:
-                async for chunk in chunks:
+            out = await asyncio.to_thread(staging.open, "wb")
+            try:
+                async for chunk in chunks:  # the disk in a thread: a slow one never stalls the loop
                     size += len(chunk)
                     if size > max_bytes:
                         raise too_large(max_bytes)
-                    out.write(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                await asyncio.to_thread(out.close)
             os.replace(staging, final)
         finally:
             staging.unlink(missing_ok=True)

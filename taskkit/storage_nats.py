@@ -16,6 +16,7 @@ cluster; what reaches the client is only the range.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -177,7 +178,7 @@ class NatsStorage:
         with dest.open("wb") as out:
             async for chunk in self._chunks(info):
                 digest.update(chunk)
-                out.write(chunk)
+                await asyncio.to_thread(out.write, chunk)
                 size += len(chunk)
         expected = (info.digest or "").removeprefix(_DIGEST_PREFIX)
         if expected and base64.urlsafe_b64decode(expected) != digest.digest():

@@ -16,6 +16,7 @@ headers accept every request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mimetypes
 from collections.abc import AsyncIterator
@@ -183,9 +184,12 @@ class S3Storage:
                 Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
         except BaseException:
-            await asyncio.shield(
-                self.client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-            )
+            # Best effort: a failed abort (often the same network fault) must not hide the cause;
+            # a bucket lifecycle rule (AbortIncompleteMultipartUpload) collects what is left.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+                )
             raise
         return size
 
@@ -203,7 +207,7 @@ class S3Storage:
         async with answer["Body"] as body:
             with dest.open("wb") as out:
                 async for chunk in body.iter_chunks(READ_CHUNK_BYTES):
-                    out.write(chunk)
+                    await asyncio.to_thread(out.write, chunk)
                     size += len(chunk)
         return size
 

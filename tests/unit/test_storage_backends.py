@@ -306,6 +306,9 @@ async def test_concurrent_puts_through_one_client(storage: Storage, tmp_path: Pa
         ("bytes=9-0", None),
         ("bytes=a-b", None),
         ("bytes=-", None),
+        ("bytes=\u00b2-", None),  # a Latin-1 superscript two: isdigit() but not a number here
+        ("bytes=0-\u00b3", None),
+        ("bytes=" + "9" * 5000 + "-", None),  # past int()'s digit limit
     ],
 )
 def test_range_headers(header: str | None, expected: ByteRange | None) -> None:
@@ -361,3 +364,23 @@ async def test_a_failed_package_leaves_nothing_in_the_backend(storage: Storage, 
             await storage.size(f"p/task_f/hls/{name}")
     stored = await store_outputs(storage, "p/task_f", [output], cancel=asyncio.Event(), concurrency=4)
     assert await storage.size(stored.entries[0].key) == len("#EXTM3U\n")
+
+
+async def test_a_key_that_clashes_with_a_file_or_folder_is_refused_on_the_file_backend(
+    tmp_path: Path,
+) -> None:
+    """``a`` and ``a/b`` cannot both be files in a directory: a 400 naming the key, not a 500."""
+    storage = FileStorage(tmp_path / "storage")
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    await storage.put_file("p/a", src)
+    with pytest.raises(InvalidRequest, match="clashes"):
+        await storage.put_file("p/a/b", src)
+    await storage.put_file("p/c/d", src)
+    with pytest.raises(InvalidRequest, match="clashes"):
+        await storage.put_stream("p/c", rechunk_source([b"y"]), max_bytes=10)
+
+
+async def rechunk_source(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
