@@ -27,17 +27,32 @@ _NUMBERS = {
 }
 
 
-def _check_json_type(field: FieldDescriptor, value: Any) -> None:
-    """Protobuf's JSON parser takes ``"10"`` for a number and ``"true"``-less strings for enums;
-    the API does not: a number is a JSON number, so ``"10"`` is refused here, naming the field."""
-    if value is None or field.is_repeated:
+def _check_json_type(field: FieldDescriptor, value: Any, name: str) -> None:
+    """Protobuf's JSON parser takes ``"10"`` for a number; the API does not: a number is a JSON
+    number, so ``"10"`` is refused here, naming the field (``renditions[0].height`` inside a list
+    of objects too)."""
+    if value is None:
         return
+    if field.is_repeated and isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_value(field, item, f"{name}[{index}]")
+    elif not field.is_repeated:
+        _check_value(field, value, name)
+
+
+def _check_value(field: FieldDescriptor, value: Any, name: str) -> None:
     if field.cpp_type in _NUMBERS and not is_number(value):
-        raise fail(field.name, "a number", value)
+        raise fail(name, "a number", value)
     if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL and not isinstance(value, bool):
-        raise fail(field.name, "true or false", value)
+        raise fail(name, "true or false", value)
     if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and not isinstance(value, str):
-        raise fail(field.name, "a string", value)
+        raise fail(name, "a string", value)
+    nested_message = field.message_type is not None and field.message_type.full_name != _DIMENSION
+    if nested_message and isinstance(value, dict):
+        for key, item in value.items():
+            nested = field.message_type.fields_by_name.get(key)
+            if nested is not None:  # an unknown name is the parser's error below
+                _check_json_type(nested, item, f"{name}.{key}")
 
 
 def _dimension_fields(message_cls: type[Message]) -> set[str]:
@@ -65,9 +80,7 @@ def _dimension_from_api(field: str, value: Any) -> dict:
             return {"percent": float(value[:-1])}
         except ValueError:
             pass
-    raise InvalidRequest(
-        f'options.{field} must be a positive integer or a percentage like "50%" (got {value!r}).'
-    )
+    raise fail(field, 'a positive integer or a percentage like "50%"', value)
 
 
 def to_api(message: Message) -> dict:
@@ -89,12 +102,12 @@ def from_api(raw: Any, message_cls: type[Message]) -> Message:
         if name not in allowed:
             listed = ", ".join(allowed) if allowed else "none"
             raise InvalidRequest(f"options.{name} is not a known option; allowed options: {listed}.")
-    data = dict(raw)
+    data = {name: value for name, value in raw.items() if value is not None}  # null: not given
     for name in _dimension_fields(message_cls) & data.keys():
         data[name] = _dimension_from_api(name, data[name])
     message = message_cls()
     for name, value in data.items():
-        _check_json_type(message_cls.DESCRIPTOR.fields_by_name[name], value)
+        _check_json_type(message_cls.DESCRIPTOR.fields_by_name[name], value, name)
         try:
             json_format.ParseDict({name: value}, message)  # merges; one field at a time to name it
         except json_format.ParseError as exc:

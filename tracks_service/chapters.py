@@ -16,6 +16,7 @@ from transmute.intelligence.v1 import intelligence_pb2
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.children import run_child
+from taskkit.errors import InputError
 from taskkit.family import TaskContext
 from taskkit.outcome import Outcome, Output, output_name
 from taskkit.scenes import scene_cuts
@@ -75,10 +76,18 @@ def render(chapters: Sequence[Chapter], fmt: str) -> str:
     return to_webvtt(cues) if fmt == "vtt" else to_srt(cues)
 
 
+def media_duration(probed: float | None, outline: tasks_pb2.OutlineResult) -> float:
+    """The container's duration, else where the outline ends (a WebM written to a pipe, as
+    MediaRecorder writes them, stores none); InputError when neither knows."""
+    duration = probed or (outline.timeline[-1].end if outline.timeline else 0.0)
+    if not duration > 0:
+        raise InputError("the input has no duration to make chapters over")
+    return duration
+
+
 async def handle(ctx: TaskContext) -> Outcome:
     opts: ChaptersOptions = ctx.options
     ctx.progress.plan({"outline": 9.0, "scenes": 1.0})
-    duration = ctx.probe.duration or 0.0
     request = intelligence_pb2.CreateOutlineTaskRequest(
         options=intelligence_pb2.OutlineOptions(min_section=opts.min_length)
     )
@@ -86,6 +95,7 @@ async def handle(ctx: TaskContext) -> Outcome:
         ctx, ctx.resources["clients"], family="intelligence", kind="outline", request=request,
         step="outline", own_family="tracks",
     )  # fmt: skip
+    duration = media_duration(ctx.probe.duration, child.outline)
     if child.outline.speech_detected:
         chapters = from_sections(child.outline.timeline, duration)
     else:

@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 import webvtt
+from transmute.tasks.v1 import tasks_pb2
 
+from taskkit.errors import InputError
 from tests.support.timed_text_rules import check_cues, parse_srt, parse_webvtt
+from tracks_service.chapters import from_sections, media_duration
 from tracks_service.cues import Cue, Word, build_cues, line_break
 from tracks_service.timed_text import to_srt, to_webvtt
 
@@ -348,3 +351,16 @@ def test_the_checker_catches_each_rule(
         assert any(problem in p for p in problems), problems
     else:
         assert problems == []
+
+
+def test_chapters_cover_media_whose_container_stores_no_duration() -> None:
+    """A WebM written to a pipe probes without a duration: the outline's end stands in for it."""
+    outline = tasks_pb2.OutlineResult(
+        timeline=[tasks_pb2.OutlineSection(title="One", start=0, end=12.5)], speech_detected=True
+    )
+    assert media_duration(None, outline) == 12.5
+    assert media_duration(30.0, outline) == 30.0
+    chapters = from_sections(outline.timeline, media_duration(None, outline))
+    assert [(c.start, c.end) for c in chapters] == [(0.0, 12.5)]
+    with pytest.raises(InputError, match="no duration"):
+        media_duration(None, tasks_pb2.OutlineResult())

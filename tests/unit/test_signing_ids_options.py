@@ -55,6 +55,7 @@ def test_dimensions_round_trip_between_json_and_proto() -> None:
         ({"fps": "30"}, 'options.fps must be a number (got "30")'),
         ({"bitrate": True}, "options.bitrate must be a number (got true)"),
         ({"format": 4}, "options.format must be a string (got 4)"),
+        ({"width": [1]}, 'options.width must be a positive integer or a percentage like "50%" (got [1])'),
         ("not an object", "options must be a JSON object."),
     ],
 )
@@ -62,3 +63,18 @@ def test_bad_options_name_the_field(raw: object, message: str) -> None:
     with pytest.raises(InvalidRequest) as error:
         options_json.from_api(raw, media_pb2.VideoOptions)
     assert error.value.message.startswith(message)
+
+
+def test_null_options_are_not_given_and_nested_values_are_checked_too() -> None:
+    message = options_json.from_api({"width": None, "format": None, "fps": 30}, media_pb2.VideoOptions)
+    assert not message.HasField("width") and not message.HasField("format") and message.fps == 30
+    with pytest.raises(InvalidRequest) as error:
+        options_json.from_api(
+            {"renditions": [{"height": 240}, {"height": "720"}]}, media_pb2.AdaptiveVideoOptions
+        )
+    assert error.value.message == 'options.renditions[1].height must be a number (got "720").'
+
+
+def test_a_zero_inside_a_list_of_objects_is_kept_for_the_parser_to_judge() -> None:
+    message = options_json.from_api({"renditions": [{"height": 0}]}, media_pb2.AdaptiveVideoOptions)
+    assert options_json.to_api(message) == {"renditions": [{"height": 0}]}
