@@ -17,10 +17,10 @@ from typing import Any
 
 from taskkit.errors import InvalidRequest
 from taskkit.geometry import MAX_DIMENSION, Length, Percent
+from taskkit.languages import SPEECH_LANGUAGES
 
 ValueParser = Callable[[str, Any], Any]
 MAX_PERCENT = 1000
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
 _PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%$")
 
 
@@ -63,10 +63,10 @@ def boolean(field: str, value: Any) -> bool:
 
 
 def language(field: str, value: Any) -> str:
-    """An ISO 639-1 (or -2) language code, lowercased: ``"en"``, ``"DE"`` → ``"de"``."""
-    if isinstance(value, str) and _LANGUAGE_RE.match(value.lower()):
+    """A language speech recognition knows (``taskkit.languages``), lowercased: ``"DE"`` → ``"de"``."""
+    if isinstance(value, str) and value.lower() in SPEECH_LANGUAGES:
         return value.lower()
-    raise fail(field, 'an ISO 639-1 language code like "en"', value)
+    raise fail(field, 'a language code speech recognition knows, like "en" (ISO 639-1)', value)
 
 
 def integer(low: int, high: int, unit: str = "") -> ValueParser:

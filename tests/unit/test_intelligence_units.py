@@ -20,6 +20,7 @@ from intelligence_service.options import (
 from intelligence_service.transcripts import TimedSegment, Transcript, Word, _without_loops, cache_key
 from taskkit import scenes
 from taskkit.errors import InvalidRequest
+from taskkit.languages import SPEECH_LANGUAGES
 from taskkit.probe import ProbeResult
 from taskkit.results import message_json, result_json
 
@@ -38,7 +39,8 @@ def test_speech_options_default_to_the_reference_behaviour() -> None:
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
-        ({"language": "english"}, "options.language must be an ISO 639-1"),
+        ({"language": "english"}, "options.language must be a language code speech recognition knows"),
+        ({"language": "xx"}, "options.language must be a language code speech recognition knows"),
         ({"task": "summarize"}, "options.task must be one of transcribe, translate"),
         ({"vad": "yes"}, "options.vad must be true or false"),
         ({"prompt": "x" * 1001}, "options.prompt must be a non-empty text"),
@@ -184,3 +186,9 @@ def test_a_summary_is_shown_at_the_task_top_level_too() -> None:
     assert (body["title"], body["description"], body["tags"], body["languages"]) == ("T", "D", ["a"], ["en"])
     assert body["results"]["kind"] == "summary" and body["cache_hit"] is True
     assert "cache_hit" not in task_json(tasks_pb2.Task(id="task_w", kind="image", status=1))
+
+
+def test_the_speech_languages_are_whispers() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    assert set(_LANGUAGE_CODES) == SPEECH_LANGUAGES
