@@ -10,7 +10,8 @@ gRPC API (its address from settings; envoy in production), never by importing it
   prefix and passes a link this deployment signed, with an expiry derived from the parent, which
   the child's worker reads straight from storage (``taskkit.inputs``). A parent whose own input
   was such a link passes that link on.
-- **Followed**: ``WatchTask`` on the child; its progress is one weighted step of the parent's.
+- **Followed**: ``WatchTask`` on the child; its progress is one weighted step of the parent's. A
+  stream that ends early (the child's API replica restarting) is opened again where it stopped.
 - **Cancel cascades**: a cancelled parent (or one out of time) cancels the child; a failed child
   fails the parent with the child's sentence (``speech failed: …``). A parent stopped because its
   worker shuts down leaves the child running: the redelivered parent finds it and follows it on.
@@ -42,6 +43,8 @@ from taskkit.family import TaskContext
 from taskkit.inputs import own_file_key
 
 CREATE_TIMEOUT_S: Final = 30.0
+RESUME_DELAY_S: Final = 0.5  # before following a child again on a new stream
+_RESUMABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 INPUT_LINK_TTL_S: Final = 7 * 24 * 3600  # from the parent's creation: longer than any budget
 
 
@@ -119,28 +122,44 @@ async def _follow(
     report: Callable[[int], Any],
     cancel: asyncio.Event,
 ) -> tasks_pb2.Task:
-    """The child's last state, reporting its progress; Cancelled as soon as ``cancel`` is set."""
-    call = tasks.WatchTask(tasks_pb2.WatchTaskRequest(id=child.id), metadata=project)
+    """The child's last state, reporting its progress; Cancelled as soon as ``cancel`` is set.
+
+    A stream that ends before the child does (its API replica restarting, an envoy in between
+    draining) is opened again after the last revision seen, so a long transcription outlives any
+    number of them; the caller's deadline bounds the whole wait."""
     cancelled = asyncio.ensure_future(cancel.wait())
-    last = child
+    last, revision = child, 0
     try:
         while True:
-            read = asyncio.ensure_future(call.read())
-            await asyncio.wait({read, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-            if cancelled.done():
-                read.cancel()
-                raise Cancelled("the task was cancelled")
-            event = read.result()
-            if event is grpc.aio.EOF:
-                return last
-            last = event.task
-            if last.HasField("progress"):
-                await report(last.progress)
-            if status.is_terminal(last.status):
-                return last
+            request = tasks_pb2.WatchTaskRequest(id=child.id)
+            if revision:
+                request.after_revision = revision
+            call = tasks.WatchTask(request, metadata=project)
+            try:
+                while True:
+                    read = asyncio.ensure_future(call.read())
+                    await asyncio.wait({read, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+                    if cancelled.done():
+                        read.cancel()
+                        raise Cancelled("the task was cancelled")
+                    try:
+                        event = read.result()
+                    except grpc.aio.AioRpcError as exc:
+                        if exc.code() not in _RESUMABLE:
+                            raise
+                        break  # the stream went away: open it again
+                    if event is grpc.aio.EOF:
+                        break
+                    last, revision = event.task, max(revision, event.revision)
+                    if last.HasField("progress"):
+                        await report(last.progress)
+                    if status.is_terminal(last.status):
+                        return last
+            finally:
+                call.cancel()
+            await asyncio.sleep(RESUME_DELAY_S)
     finally:
         cancelled.cancel()
-        call.cancel()
 
 
 async def _stop(

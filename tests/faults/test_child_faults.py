@@ -54,3 +54,23 @@ def test_a_parent_whose_worker_stops_mid_task_makes_one_child_and_succeeds(
     assert done["outputs"][0]["type"] == "text/vtt"
     stored = child_stack.config.root / "storage" / "default" / parent["id"]
     assert not (stored / "_input").exists() or not any((stored / "_input").iterdir())
+
+
+def test_a_parent_follows_its_child_across_a_restart_of_the_childs_service(
+    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus
+) -> None:
+    """intelligence_service restarts while a subtitles parent follows its speech child: the
+    parent's WatchTask stream ends, it follows the child again on a new one, and both succeed."""
+    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
+    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
+        url = speech_origin.url(speech_corpus.long_speech.name)
+        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
+        deadline = time.monotonic() + 120
+        while not api.get("/tasks", params={"parent_id": parent["id"]}).json():
+            assert time.monotonic() < deadline, "no child was created"
+            time.sleep(0.1)
+        child_stack.restart("intelligence", signal.SIGTERM)
+        done = wait_done(api, parent["id"], timeout=300)
+        children = api.get("/tasks", params={"parent_id": parent["id"]}).json()
+    assert done["status"] == "succeeded", done
+    assert [c["status"] for c in children] == ["succeeded"], children
