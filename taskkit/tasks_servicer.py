@@ -6,6 +6,7 @@ links for their outputs (records store only storage keys, so links never go stal
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,12 +16,14 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from taskkit import signing, status
 from taskkit.config import Settings
-from taskkit.errors import Conflict, InvalidRequest
+from taskkit.errors import Conflict, InvalidRequest, NotFound
 from taskkit.jetstream import Bus, cancel_subject
 from taskkit.project import project_of
 from taskkit.store import ListQuery, TaskStore, record_key
 
 log = logging.getLogger(__name__)
+
+_MAX_CHILDREN = 100  # a parent's children cancelled with it (tracks kinds make one)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -89,18 +92,31 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         self, request: tasks_pb2.CancelTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.Task:
         project = project_of(context)
+        task = await self._cancel(project, request.id)
+        await self._cancel_children(project, task.id)
+        return present(task, self._settings)
 
+    async def _cancel(self, project: str, task_id: str) -> tasks_pb2.Task:
         def cancel(task: tasks_pb2.Task) -> None:
             if status.is_terminal(task.status):
                 raise Conflict(f"Task {task.id} is already {status.name(task.status)}.")
             task.status = status.CANCELLED
             task.finished_at = int(time.time())
 
-        task = await self._store.mutate(record_key(project, request.id), cancel)
+        task = await self._store.mutate(record_key(project, task_id), cancel)
         # Tell whichever worker holds it to kill its subprocess now.
         await self._bus.nc.publish(cancel_subject(task.id), b"")
         log.info("task cancelled", extra={"task_id": task.id})
-        return present(task, self._settings)
+        return task
+
+    async def _cancel_children(self, project: str, parent_id: str) -> None:
+        """Cancel the parent's unfinished children here too: its worker cascades the cancel only
+        while it holds the parent, and a parent waiting for redelivery (its worker died) has none."""
+        page = await self._store.list_page(project, ListQuery(limit=_MAX_CHILDREN, parent_id=parent_id))
+        for child in page.tasks:
+            if not status.is_terminal(child.status):
+                with contextlib.suppress(Conflict, NotFound):  # it ended meanwhile
+                    await self._cancel(project, child.id)
 
     async def WatchTask(
         self, request: tasks_pb2.WatchTaskRequest, context: grpc.aio.ServicerContext

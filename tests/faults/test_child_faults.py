@@ -74,3 +74,24 @@ def test_a_parent_follows_its_child_across_a_restart_of_the_childs_service(
         children = api.get("/tasks", params={"parent_id": parent["id"]}).json()
     assert done["status"] == "succeeded", done
     assert [c["status"] for c in children] == ["succeeded"], children
+
+
+def test_cancelling_a_parent_no_worker_holds_cancels_its_child(
+    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus
+) -> None:
+    """The parent's worker is dead (its task waits for redelivery), so only the API can cascade."""
+    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
+    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
+        url = speech_origin.url(speech_corpus.long_speech.name)
+        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
+        deadline = time.monotonic() + 120
+        while not (children := api.get("/tasks", params={"parent_id": parent["id"]}).json()):
+            assert time.monotonic() < deadline, "no child was created"
+            time.sleep(0.1)
+        child_stack.kill("tracks")
+        try:
+            assert api.post(f"/tasks/{parent['id']}/cancel").status_code == 200
+            child = wait_done(api, children[0]["id"], timeout=60)
+        finally:
+            child_stack.restart("tracks")
+    assert child["status"] == "cancelled", child
