@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -150,11 +151,25 @@ class NatsStorage:
                 headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT},
             )
         except BaseException:
-            await js.purge_stream(self._stream, subject=chunk_subject)
+            await asyncio.shield(self._discard_unless_current(key, nuid))
             raise
         if previous is not None and previous.nuid:
-            await js.purge_stream(self._stream, subject=f"$O.{self._bucket}.C.{previous.nuid}")
+            with contextlib.suppress(Exception):  # left over chunks cost space, not correctness
+                await js.purge_stream(self._stream, subject=f"$O.{self._bucket}.C.{previous.nuid}")
         return size
+
+    async def _discard_unless_current(self, key: str, nuid: str) -> None:
+        """After a failed put, purge its chunks, unless its meta message did land (a publish that
+        timed out waiting for its ack may still have been stored) and made them the object.
+        Best effort: the put's own error is what the caller must see."""
+        js, store = self._opened()
+        with contextlib.suppress(Exception):
+            try:
+                current = await store.get_info(key)
+            except ObjectNotFoundError:
+                current = None
+            if current is None or current.nuid != nuid:
+                await js.purge_stream(self._stream, subject=f"$O.{self._bucket}.C.{nuid}")
 
     def _meta_subject(self, key: str) -> str:
         return f"$O.{self._bucket}.M.{base64.urlsafe_b64encode(key.encode()).decode()}"
