@@ -58,6 +58,21 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     raise RuntimeError(f"{what} did not open port {port} within {_START_TIMEOUT_S:.0f} s")
 
 
+def wait_healthy(url: str, what: str) -> None:
+    """Until ``url`` answers 200 (a refused or dropped connection is retried), within the start-up
+    timeout."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(url, timeout=5.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer {url} with 200 within {_START_TIMEOUT_S:.0f} s")
+        time.sleep(0.1)
+
+
 @dataclass
 class StackConfig:
     root: Path  # nats store, storage and logs live under it
@@ -200,10 +215,11 @@ class Stack:
             name = "gateway" if i == 1 else f"gateway-{i}"
             self._spawn(name, [sys.executable, "-m", "gateway"], port, env={"TRANSMUTE_HTTP_PORT": str(port)})
         for port in self.gateway_ports:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5.0).raise_for_status()
+            wait_healthy(f"http://127.0.0.1:{port}/health", "gateway")
         if c.envoy:
             self._start_envoy()
-            httpx.get(f"{self.base_url}/health", timeout=5.0).raise_for_status()
+            # envoy may take a connection before its first health checks mark a gateway healthy
+            wait_healthy(f"{self.base_url}/health", "envoy")
         return self
 
     def _start_envoy(self) -> None:
