@@ -111,8 +111,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
 
     async def _cancel_children(self, project: str, parent_id: str) -> None:
         """Cancel the parent's unfinished children here too: its worker cascades the cancel only
-        while it holds the parent, and a parent waiting for redelivery (its worker died) has none."""
-        page = await self._store.list_page(project, ListQuery(limit=_MAX_CHILDREN, parent_id=parent_id))
+        while it holds the parent, and a parent waiting for redelivery (its worker died) has none.
+        Children are created after their parent, so the index is read from the parent onwards
+        only, never the project's older tasks."""
+        query = ListQuery(limit=_MAX_CHILDREN, parent_id=parent_id, after=parent_id, descending=False)
+        page = await self._store.list_page(project, query)
         for child in page.tasks:
             if not status.is_terminal(child.status):
                 with contextlib.suppress(Conflict, NotFound):  # it ended meanwhile
