@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -121,6 +123,17 @@ def wait_poll(
 def wait_done(client: httpx.Client, task_id: str, method: str) -> dict[str, Any]:
     """Wait for a terminal task with ``method`` ``"sse"`` or ``"poll"``."""
     return wait_sse(client, task_id) if method == "sse" else wait_poll(client, task_id)
+
+
+def timed_argvs(argvs: list[list[str]], out: Path) -> float:
+    """Run ffmpeg ``argvs`` one after another with their outputs under a fresh ``out`` (each
+    argv's output folder made first); return the wall seconds."""
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    for argv in argvs:
+        Path(argv[-1]).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
+    return time.perf_counter() - started
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -16,15 +16,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from bench import (
+    api_client,
+    cpu_description,
+    create_task,
+    emit,
+    load_average,
+    running_stack,
+    timed_argvs,
+    wait_done,
+)
 from media_service.adaptive import plan
 from media_service.adaptive_argv import build_adaptive_argv
 from media_service.options import parse_adaptive_options
@@ -53,16 +60,6 @@ def per_rung_argvs(clip: Path, probed: ProbeResult, out: Path) -> list[list[str]
     audio_only = dataclasses.replace(probed, video=None)
     argvs.append(build_adaptive_argv(clip, out / "audio", opts, audio_only, [], None))
     return argvs
-
-
-def timed(argvs: list[list[str]], out: Path) -> float:
-    """Run ``argvs`` one after another in fresh output folders; return the wall seconds."""
-    shutil.rmtree(out, ignore_errors=True)
-    started = time.perf_counter()
-    for argv in argvs:
-        Path(argv[-1]).parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
-    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
                     api_s = time.perf_counter() - started
                     if done["status"] != "succeeded":
                         raise RuntimeError(f"task {task['id']} ended {done['status']}: {done.get('error')}")
-                    direct_s = timed([direct], tmp / "direct")
-                    naive_s = timed(naive, tmp / "naive")
+                    direct_s = timed_argvs([direct], tmp / "direct")
+                    naive_s = timed_argvs(naive, tmp / "naive")
                     api_times.append(api_s)
                     direct_times.append(direct_s)
                     naive_times.append(naive_s)

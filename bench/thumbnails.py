@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from bench import (
+    api_client,
+    cpu_description,
+    create_task,
+    emit,
+    load_average,
+    running_stack,
+    timed_argvs,
+    wait_done,
+)
 from taskkit.ffmpeg_argv import base_argv, input_args, seconds
 from taskkit.probe import ProbeResult, probe
 from tests.support import Origin, make_hd_clip
@@ -46,16 +53,6 @@ def per_frame_argvs(clip: Path, probed: ProbeResult, board: Storyboard, out: Pat
         ]
         for tile in board.tiles
     ]
-
-
-def timed(argvs: list[list[str]], out: Path) -> float:
-    """Run ``argvs`` one after another into a fresh ``out``; return the wall seconds."""
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    started = time.perf_counter()
-    for argv in argvs:
-        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True)
-    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                     # Alternate which goes first, so neither always runs on a warmer machine.
                     direct_first = round_no % 2 == 0
                     if direct_first:
-                        direct_s = timed([direct], tmp / "direct")
+                        direct_s = timed_argvs([direct], tmp / "direct")
                     started = time.perf_counter()
                     task = create_task(client, "thumbnails", url, {})
                     done = wait_done(client, task["id"], "sse")
@@ -104,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                     if done["status"] != "succeeded":
                         raise RuntimeError(f"task {task['id']} ended {done['status']}: {done.get('error')}")
                     if not direct_first:
-                        direct_s = timed([direct], tmp / "direct")
+                        direct_s = timed_argvs([direct], tmp / "direct")
                     api_times.append(api_s)
                     direct_times.append(direct_s)
                     emit(
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                     )
         # The naive way last, once: 20 s of 60 processes between rounds would heat the machine
         # unevenly for whichever of api and direct ran next.
-        naive_times.append(timed(naive, tmp / "naive"))
+        naive_times.append(timed_argvs(naive, tmp / "naive"))
 
         api_median = statistics.median(api_times)
         direct_median = statistics.median(direct_times)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -30,25 +31,46 @@ def child_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
+@pytest.fixture
+def api(child_stack: Stack) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
+    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def subtitles_with_a_child(
+    api: httpx.Client, origin: Origin, corpus: SpeechCorpus
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A subtitles parent on ~2 minutes of speech, returned once its speech child exists."""
+    url = origin.url(corpus.long_speech.name)
+    parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
+    deadline = time.monotonic() + 120
+    while not (children := api.get("/tasks", params={"parent_id": parent["id"]}).json()):
+        assert time.monotonic() < deadline, "no child was created"
+        time.sleep(0.1)
+    return parent, children
+
+
+def finished_with_children(api: httpx.Client, parent: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    done = wait_done(api, parent["id"], timeout=300)
+    return done, api.get("/tasks", params={"parent_id": parent["id"]}).json()
+
+
 @pytest.mark.parametrize(
     "sig",
     [signal.SIGKILL, signal.SIGTERM],
     ids=["killed", "shut-down"],  # SIGTERM: past the 2 s grace the parent is handed back
 )
 def test_a_parent_whose_worker_stops_mid_task_makes_one_child_and_succeeds(
-    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus, sig: signal.Signals
+    child_stack: Stack,
+    api: httpx.Client,
+    speech_origin: Origin,
+    speech_corpus: SpeechCorpus,
+    sig: signal.Signals,
 ) -> None:
-    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
-    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
-        url = speech_origin.url(speech_corpus.long_speech.name)
-        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
-        deadline = time.monotonic() + 120
-        while not api.get("/tasks", params={"parent_id": parent["id"]}).json():
-            assert time.monotonic() < deadline, "no child was created"
-            time.sleep(0.1)
-        child_stack.restart("tracks", sig)  # the parent's worker stops while it waits
-        done = wait_done(api, parent["id"], timeout=300)
-        children = api.get("/tasks", params={"parent_id": parent["id"]}).json()
+    parent, _ = subtitles_with_a_child(api, speech_origin, speech_corpus)
+    child_stack.restart("tracks", sig)  # the parent's worker stops while it waits
+    done, children = finished_with_children(api, parent)
     assert done["status"] == "succeeded", done
     assert [c["status"] for c in children] == ["succeeded"], children
     assert done["outputs"][0]["type"] == "text/vtt"
@@ -57,41 +79,26 @@ def test_a_parent_whose_worker_stops_mid_task_makes_one_child_and_succeeds(
 
 
 def test_a_parent_follows_its_child_across_a_restart_of_the_childs_service(
-    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus
+    child_stack: Stack, api: httpx.Client, speech_origin: Origin, speech_corpus: SpeechCorpus
 ) -> None:
     """intelligence_service restarts while a subtitles parent follows its speech child: the
     parent's WatchTask stream ends, it follows the child again on a new one, and both succeed."""
-    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
-    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
-        url = speech_origin.url(speech_corpus.long_speech.name)
-        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
-        deadline = time.monotonic() + 120
-        while not api.get("/tasks", params={"parent_id": parent["id"]}).json():
-            assert time.monotonic() < deadline, "no child was created"
-            time.sleep(0.1)
-        child_stack.restart("intelligence", signal.SIGTERM)
-        done = wait_done(api, parent["id"], timeout=300)
-        children = api.get("/tasks", params={"parent_id": parent["id"]}).json()
+    parent, _ = subtitles_with_a_child(api, speech_origin, speech_corpus)
+    child_stack.restart("intelligence", signal.SIGTERM)
+    done, children = finished_with_children(api, parent)
     assert done["status"] == "succeeded", done
     assert [c["status"] for c in children] == ["succeeded"], children
 
 
 def test_cancelling_a_parent_no_worker_holds_cancels_its_child(
-    child_stack: Stack, speech_origin: Origin, speech_corpus: SpeechCorpus
+    child_stack: Stack, api: httpx.Client, speech_origin: Origin, speech_corpus: SpeechCorpus
 ) -> None:
     """The parent's worker is dead (its task waits for redelivery), so only the API can cascade."""
-    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
-    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as api:
-        url = speech_origin.url(speech_corpus.long_speech.name)
-        parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
-        deadline = time.monotonic() + 120
-        while not (children := api.get("/tasks", params={"parent_id": parent["id"]}).json()):
-            assert time.monotonic() < deadline, "no child was created"
-            time.sleep(0.1)
-        child_stack.kill("tracks")
-        try:
-            assert api.post(f"/tasks/{parent['id']}/cancel").status_code == 200
-            child = wait_done(api, children[0]["id"], timeout=60)
-        finally:
-            child_stack.restart("tracks")
+    parent, children = subtitles_with_a_child(api, speech_origin, speech_corpus)
+    child_stack.kill("tracks")
+    try:
+        assert api.post(f"/tasks/{parent['id']}/cancel").status_code == 200
+        child = wait_done(api, children[0]["id"], timeout=60)
+    finally:
+        child_stack.restart("tracks")
     assert child["status"] == "cancelled", child
