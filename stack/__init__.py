@@ -285,6 +285,14 @@ class Stack:
             os.killpg(proc.pid, sig)
         proc.wait(timeout=_STOP_TIMEOUT_S)
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP one process's group: it holds its connections and does no work until resumed
+        (a test's own timing: a task it holds cannot finish meanwhile)."""
+        os.killpg(self.procs[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self.procs[name].pid, signal.SIGCONT)
+
     def restart(self, name: str, sig: signal.Signals = signal.SIGTERM, *, down_s: float = 0.0) -> None:
         """Stop one process with ``sig``, leave it down ``down_s``, start it again as it was."""
         self.kill(name, sig)

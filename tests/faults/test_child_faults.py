@@ -1,10 +1,14 @@
 """A parent task whose worker dies mid-task: redelivered, it finds its child instead of making a
-second one (the child's create is idempotent on the parent and step), and finishes."""
+second one (the child's create is idempotent on the parent and step), and finishes.
+
+Each test speaks a clip no earlier test transcribed (``unseen_copy``): a cached transcript would
+answer the child at once, and the fault would land after the child had finished."""
 
 from __future__ import annotations
 
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +18,7 @@ import pytest
 from stack import Stack, StackConfig
 from tests.conftest import wait_done
 from tests.support import Origin
-from tests.support.speech import SpeechCorpus
+from tests.support.speech import SpeechCorpus, unseen_copy
 
 pytestmark = pytest.mark.faults
 
@@ -41,8 +45,10 @@ def api(child_stack: Stack) -> Iterator[httpx.Client]:
 def subtitles_with_a_child(
     api: httpx.Client, origin: Origin, corpus: SpeechCorpus
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A subtitles parent on ~2 minutes of speech, returned once its speech child exists."""
-    url = origin.url(corpus.long_speech.name)
+    """A subtitles parent on ~2 minutes of speech no test transcribed before, returned once its
+    speech child exists."""
+    clip = unseen_copy(corpus.long_speech, corpus.long_speech.with_name(f"long_{uuid.uuid4().hex}.m4a"))
+    url = origin.url(clip.name)
     parent = api.post("/tasks", json={"kind": "subtitles", "url": url}).json()
     deadline = time.monotonic() + 120
     while not (children := api.get("/tasks", params={"parent_id": parent["id"]}).json()):
@@ -93,12 +99,17 @@ def test_a_parent_follows_its_child_across_a_restart_of_the_childs_service(
 def test_cancelling_a_parent_no_worker_holds_cancels_its_child(
     child_stack: Stack, api: httpx.Client, speech_origin: Origin, speech_corpus: SpeechCorpus
 ) -> None:
-    """The parent's worker is dead (its task waits for redelivery), so only the API can cascade."""
+    """The parent's worker is dead (its task waits for redelivery), so only the API can cascade.
+    intelligence_service is paused meanwhile, so the child cannot finish before the cancel."""
     parent, children = subtitles_with_a_child(api, speech_origin, speech_corpus)
-    child_stack.kill("tracks")
+    child_stack.pause("intelligence")
     try:
+        child_stack.kill("tracks")
+        before = api.get(f"/tasks/{children[0]['id']}").json()
+        assert before["status"] in {"queued", "processing"}, before
         assert api.post(f"/tasks/{parent['id']}/cancel").status_code == 200
         child = wait_done(api, children[0]["id"], timeout=60)
     finally:
+        child_stack.resume("intelligence")
         child_stack.restart("tracks")
     assert child["status"] == "cancelled", child

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,13 @@ def speak(text: str, dest: Path, *, voice: str = "en") -> Path:
     _run("espeak-ng", "-v", voice, "-s", "150", "-w", wav, text)
     _ffmpeg("-i", wav, "-ac", "1", "-ar", "16000", "-c:a", "aac", "-b:a", "48k", dest)
     wav.unlink()
+    return dest
+
+
+def unseen_copy(path: Path, dest: Path) -> Path:
+    """``path`` with a fresh metadata tag and the same audio: new bytes, so a new SHA-256 that no
+    transcript cache holds (a test that needs a child still working cannot take a cached one)."""
+    _ffmpeg("-i", path, "-c", "copy", "-metadata", f"comment={uuid.uuid4().hex}", dest)
     return dest
 
 
