@@ -35,7 +35,7 @@ from bench import (
 from media_service.adaptive import plan
 from media_service.adaptive_argv import build_adaptive_argv
 from media_service.options import parse_adaptive_options
-from taskkit.probe import ProbeResult, probe
+from taskkit.media import ProbeResult, probe
 from tests.support import Origin, make_hd_clip
 
 OPTIONS: dict[str, Any] = {"format": "hls"}

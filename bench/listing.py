@@ -24,10 +24,8 @@ from pathlib import Path
 from transmute.tasks.v1 import tasks_pb2
 
 from bench import cpu_description, emit, load_average, percentile
-from taskkit import ids, status
-from taskkit.jetstream import TASKS_BUCKET, Bus
-from taskkit.store import ListQuery, TaskStore
-from taskkit.task_index import index_subject, stub
+from taskkit import ids
+from taskkit.records import TASKS_BUCKET, Bus, ListQuery, TaskStore, index_subject, status, stub
 from tests.unit.nats_server import running_bus
 
 PAGE = 50

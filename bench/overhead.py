@@ -35,7 +35,7 @@ from bench import (
 )
 from media_service.options import parse_video_options
 from media_service.video_argv import build_video_argv
-from taskkit.probe import probe
+from taskkit.media import probe
 from tests.support import Origin, make_hd_clip
 
 OPTIONS: dict[str, Any] = {"height": 720}

@@ -32,8 +32,7 @@ from bench import (
     timed_argvs,
     wait_done,
 )
-from taskkit.ffmpeg_argv import base_argv, input_args, seconds
-from taskkit.probe import ProbeResult, probe
+from taskkit.media import ProbeResult, base_argv, input_args, probe, seconds
 from tests.support import Origin, make_hd_clip
 from tracks_service.options import parse_thumbnails_options
 from tracks_service.storyboard import Storyboard

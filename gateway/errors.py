@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskkit import errors
-from taskkit.grpc_errors import ERROR_KIND_KEY, status_code
+from taskkit.rpc import ERROR_KIND_KEY, status_code
 
 HTTP_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.CANCELLED: (499, "request_cancelled"),

@@ -17,9 +17,9 @@ from gateway.api import deps
 from gateway.api.routes import files, signatures, tasks
 from gateway.body_limit import BodyLimit
 from gateway.core.auth import KeyRing
-from taskkit.clients import Clients
 from taskkit.config import Settings
 from taskkit.errors import TransmuteError
+from taskkit.rpc import Clients
 from taskkit.storage import open_storage
 
 _KEYED_PREFIXES = ("/tasks", "/signatures")  # /files links carry their own signature

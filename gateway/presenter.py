@@ -6,8 +6,7 @@ from typing import Any
 
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import options_json, status
-from taskkit.results import result_json
+from taskkit.records import json_values, result_json, status
 
 _ENTRY_FIELDS = (
     "width", "height", "duration", "filesize", "codec", "audio_codec",
@@ -51,10 +50,10 @@ def task_json(task: tasks_pb2.Task) -> dict[str, Any]:
         "parent_id": _optional(task, "parent_id"),
         "progress": _optional(task, "progress"),
         "url": task.url,
-        "options": options_json.struct_to_dict(task.options),
+        "options": json_values.struct_to_dict(task.options),
         "inputs": [file_entry(e) for e in task.inputs],
         "outputs": [file_entry(e) for e in task.outputs],
-        "metadata": options_json.struct_to_dict(task.metadata),
+        "metadata": json_values.struct_to_dict(task.metadata),
         "error": _optional(task, "error"),
         "filename": _optional(task, "filename"),
         "folder": _optional(task, "folder"),

@@ -21,8 +21,8 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
-from taskkit import json_values
 from taskkit.errors import InvalidRequest
+from taskkit.records import json_values
 
 
 class CheckedRequest(Request):

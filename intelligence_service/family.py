@@ -13,8 +13,8 @@ from intelligence_service.options import (
     parse_summary_options,
 )
 from intelligence_service.whisper_model import open_whisper
-from taskkit.create import servicer_for
-from taskkit.family import Family, Kind
+from taskkit.api import servicer_for
+from taskkit.runtime import Family, Kind
 
 KINDS = (
     Kind("speech", parse_speech_options, speech.handle, resources=("whisper",)),

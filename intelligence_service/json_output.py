@@ -8,9 +8,8 @@ import json
 from google.protobuf.message import Message
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit.family import TaskContext
-from taskkit.outcome import Output, output_name
-from taskkit.results import message_json
+from taskkit.records import message_json
+from taskkit.runtime import Output, TaskContext, output_name
 
 
 def json_output(ctx: TaskContext, result: Message) -> Output:

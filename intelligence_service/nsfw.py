@@ -18,10 +18,9 @@ from transmute.tasks.v1 import tasks_pb2
 
 from intelligence_service import nsfw_model
 from intelligence_service.json_output import json_output
-from taskkit import scenes
 from taskkit.errors import InputError
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome
+from taskkit.media import scenes
+from taskkit.runtime import Outcome, TaskContext
 
 CATEGORIES: Final = ("nudity", "sexual")  # what the one NSFW probability speaks for
 BATCH: Final = 16

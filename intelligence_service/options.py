@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from taskkit.option_fields import Echo, ValueParser, boolean, choice, fail, language, parse_fields, seconds
+from taskkit.options import Echo, ValueParser, boolean, choice, fail, language, parse_fields, seconds
 
 SPEECH_TASKS: Final = ("transcribe", "translate")
 MAX_PROMPT_CHARS: Final = 1000  # Whisper reads at most 224 prompt tokens; checked in tokens by the model

@@ -10,9 +10,7 @@ from intelligence_service.options import OutlineOptions
 from intelligence_service.summary import spoken
 from intelligence_service.text.segmentation import outline
 from intelligence_service.transcripts import TRANSCRIPT_STEPS
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome
-from taskkit.scenes import scene_cuts
+from taskkit.runtime import Outcome, TaskContext, scene_cuts
 
 
 async def handle(ctx: TaskContext) -> Outcome:

@@ -7,8 +7,7 @@ from transmute.tasks.v1 import tasks_pb2
 from intelligence_service.json_output import json_output
 from intelligence_service.options import SpeechOptions
 from intelligence_service.transcripts import TRANSCRIPT_STEPS, Transcript, transcript_for
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome
+from taskkit.runtime import Outcome, TaskContext
 
 
 def speech_result(transcript: Transcript, *, words: bool) -> tasks_pb2.SpeechResult:

@@ -14,9 +14,7 @@ from intelligence_service.json_output import json_output
 from intelligence_service.options import SpeechOptions
 from intelligence_service.text.summarize import summarize
 from intelligence_service.transcripts import TRANSCRIPT_STEPS, Transcript, transcript_for
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome
-from taskkit.scenes import scene_cuts
+from taskkit.runtime import Outcome, TaskContext, scene_cuts
 
 
 def no_speech_description(ctx: TaskContext, cuts: list[float]) -> str:

@@ -34,8 +34,8 @@ from intelligence_service.text import Segment
 from intelligence_service.text.repetition import remove_repetitions
 from intelligence_service.whisper_model import Whisper, sha256_file
 from taskkit.errors import Cancelled, InputError, NotFound
-from taskkit.family import TaskContext
-from taskkit.ffmpeg_argv import base_argv, input_args
+from taskkit.media import base_argv, input_args
+from taskkit.runtime import TaskContext
 
 SAMPLE_RATE: Final = 16_000
 NO_SPEECH_DROP: Final = 0.6  # a segment the model itself rates this likely to be silence is dropped

@@ -20,12 +20,9 @@ from media_service.codec_strings import hevc_codec_string
 from media_service.ladder import MAX_TOP_HEIGHT, Rung, build_ladder
 from media_service.options import AdaptiveOptions, SubtitleSpec
 from media_service.video_argv import check_start, expected_duration
-from taskkit import sandbox_files
 from taskkit.errors import InputError
-from taskkit.family import TaskContext
-from taskkit.geometry import DEFAULT_MAX_PIXELS, Layout, compute_layout
-from taskkit.outcome import Outcome, Output, output_name
-from taskkit.probe import ProbeResult
+from taskkit.media import DEFAULT_MAX_PIXELS, Layout, ProbeResult, compute_layout, sandbox_files
+from taskkit.runtime import Outcome, Output, TaskContext, output_name
 
 HLS_MIME: Final = "application/vnd.apple.mpegurl"
 DASH_MIME: Final = "application/dash+xml"

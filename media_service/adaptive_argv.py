@@ -21,10 +21,7 @@ from typing import Final
 
 from media_service.ladder import Rung
 from media_service.options import AdaptiveOptions
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.geometry import Layout, ffmpeg_filters
-from taskkit.probe import ProbeResult
-from taskkit.quality import audio_bitrate
+from taskkit.media import Layout, ProbeResult, audio_bitrate, base_argv, ffmpeg_filters, input_args
 
 MPD_NAME: Final = "manifest.mpd"
 INIT_TEMPLATE: Final = "init-$RepresentationID$.mp4"

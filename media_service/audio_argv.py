@@ -26,9 +26,7 @@ from typing import Final
 from media_service.options import AudioOptions
 from media_service.video_argv import check_start
 from taskkit.errors import InputError
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.probe import ProbeResult
-from taskkit.quality import audio_bitrate
+from taskkit.media import ProbeResult, audio_bitrate, base_argv, input_args
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from media_service.options import (
     parse_image_options,
     parse_video_options,
 )
-from taskkit.create import servicer_for
-from taskkit.family import Family, Kind
+from taskkit.api import servicer_for
+from taskkit.runtime import Family, Kind
 
 KINDS = (
     Kind("video", parse_video_options, handlers.video),

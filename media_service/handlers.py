@@ -14,9 +14,8 @@ from typing import Any
 
 from media_service import audio_argv, image_ops, video_argv
 from media_service.options import AudioOptions, ImageOptions, VideoOptions
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome, Output, output_name
-from taskkit.probe import file_entry, probe
+from taskkit.media import file_entry, probe
+from taskkit.runtime import Outcome, Output, TaskContext, output_name
 
 
 async def _describe(

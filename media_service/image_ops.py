@@ -27,12 +27,21 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from media_service.options import ImageOptions
 from media_service.video_argv import check_start
-from taskkit import demuxers
 from taskkit.errors import InputError
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.geometry import DEFAULT_MAX_PIXELS, Layout, apply_layout, compute_layout, ffmpeg_filters
-from taskkit.probe import ProbeResult
-from taskkit.quality import image_quality, mjpeg_qscale, video_crf
+from taskkit.media import (
+    DEFAULT_MAX_PIXELS,
+    Layout,
+    ProbeResult,
+    apply_layout,
+    base_argv,
+    compute_layout,
+    demuxers,
+    ffmpeg_filters,
+    image_quality,
+    input_args,
+    mjpeg_qscale,
+    video_crf,
+)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,8 @@ from typing import Any, Final
 
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.fetch import check_scheme
-from taskkit.geometry import POSITION_ANCHORS, Fit, Length
-from taskkit.option_fields import Echo, boolean, choice, fail, got, is_number, length, parse_fields
-from taskkit.quality import DEFAULT_QUALITY, QUALITY_LEVELS
+from taskkit.media import DEFAULT_QUALITY, POSITION_ANCHORS, QUALITY_LEVELS, Fit, Length
+from taskkit.options import Echo, boolean, choice, fail, got, is_number, length, parse_fields
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
 VIDEO_CODECS: Final = ("h264", "h265", "vp9", "av1")

@@ -26,10 +26,16 @@ from typing import Final
 
 from media_service.options import AdaptiveOptions, AudioOptions, VideoOptions
 from taskkit.errors import InputError
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.geometry import DEFAULT_MAX_PIXELS, compute_layout, ffmpeg_filters
-from taskkit.probe import ProbeResult
-from taskkit.quality import audio_bitrate, video_crf
+from taskkit.media import (
+    DEFAULT_MAX_PIXELS,
+    ProbeResult,
+    audio_bitrate,
+    base_argv,
+    compute_layout,
+    ffmpeg_filters,
+    input_args,
+    video_crf,
+)
 
 # format -> (file extension, MIME type, ffmpeg muxer)
 _FORMATS: Final[dict[str, tuple[str, str, str]]] = {

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from stack import Stack, StackConfig
-from taskkit import signing
+from taskkit.storage import signing
 
 log = logging.getLogger("stack")
 

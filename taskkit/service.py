@@ -25,17 +25,18 @@ import grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from taskkit import logs
+from taskkit.api.create_servicer import CreateHelper
+from taskkit.api.server import create_server, server_credentials, set_serving
+from taskkit.api.tasks_servicer import TasksServicer
 from taskkit.config import Settings, get_settings
-from taskkit.create import CreateHelper
-from taskkit.creator import TaskCreator
-from taskkit.family import Family
-from taskkit.grpc_server import create_server, server_credentials, set_serving
-from taskkit.jetstream import Bus, connect
-from taskkit.outbox import Sweeper
-from taskkit.storage import Storage, open_storage
-from taskkit.store import TaskStore
-from taskkit.tasks_servicer import TasksServicer
-from taskkit.worker import Worker
+from taskkit.records.creator import TaskCreator
+from taskkit.records.jetstream import Bus, connect
+from taskkit.records.outbox import Sweeper
+from taskkit.records.store import TaskStore
+from taskkit.runtime.family import Family
+from taskkit.runtime.worker import Worker
+from taskkit.storage.backends import open_storage
+from taskkit.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,8 @@ from typing import Final
 from transmute.intelligence.v1 import intelligence_pb2
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit.children import run_child
 from taskkit.errors import InputError
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome, Output, output_name
-from taskkit.scenes import scene_cuts
+from taskkit.runtime import Outcome, Output, TaskContext, output_name, run_child, scene_cuts
 from tracks_service.cues import Cue
 from tracks_service.options import ChaptersOptions
 from tracks_service.timed_text import to_srt, to_webvtt

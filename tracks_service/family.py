@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 from transmute.tracks.v1 import tracks_pb2, tracks_pb2_grpc
 
-from taskkit.clients import Clients
+from taskkit.api import servicer_for
 from taskkit.config import Settings
-from taskkit.create import servicer_for
-from taskkit.family import Family, Kind
+from taskkit.rpc import Clients
+from taskkit.runtime import Family, Kind
 from tracks_service import chapters, subtitles, thumbnails
 from tracks_service.options import (
     parse_chapters_options,

@@ -7,18 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from taskkit.errors import InvalidRequest
-from taskkit.geometry import Length
-from taskkit.option_fields import (
-    Echo,
-    ValueParser,
-    choice,
-    integer,
-    language,
-    length,
-    parse_fields,
-    seconds,
-)
-from taskkit.quality import DEFAULT_QUALITY, QUALITY_LEVELS
+from taskkit.media import DEFAULT_QUALITY, QUALITY_LEVELS, Length
+from taskkit.options import Echo, ValueParser, choice, integer, language, length, parse_fields, seconds
 from tracks_service.storyboard import (
     DEFAULT_COLUMNS,
     DEFAULT_ROWS,

@@ -34,8 +34,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from taskkit.errors import InputError
-from taskkit.geometry import DEFAULT_MAX_PIXELS, MAX_DIMENSION, Length, target_size
-from taskkit.quality import image_quality, mjpeg_qscale
+from taskkit.media import DEFAULT_MAX_PIXELS, MAX_DIMENSION, Length, image_quality, mjpeg_qscale, target_size
 
 DEFAULT_TILE_WIDTH: Final = 160
 DEFAULT_COLUMNS: Final = 10

@@ -12,9 +12,7 @@ from typing import Final
 from transmute.intelligence.v1 import intelligence_pb2
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit.children import run_child
-from taskkit.family import TaskContext
-from taskkit.outcome import Outcome, Output, output_name
+from taskkit.runtime import Outcome, Output, TaskContext, output_name, run_child
 from tracks_service.cues import Word, build_cues
 from tracks_service.options import SubtitlesOptions
 from tracks_service.timed_text import to_srt, to_webvtt

@@ -17,13 +17,9 @@ from typing import Final
 
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import sandbox_files
 from taskkit.errors import InputError
-from taskkit.family import TaskContext
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.geometry import DEFAULT_MAX_PIXELS
-from taskkit.outcome import Outcome, Output, output_name
-from taskkit.probe import ProbeResult
+from taskkit.media import DEFAULT_MAX_PIXELS, ProbeResult, base_argv, input_args, sandbox_files
+from taskkit.runtime import Outcome, Output, TaskContext, output_name
 from tracks_service.options import ThumbnailsOptions
 from tracks_service.storyboard import (
     SHEET_FORMATS,

@@ -9,8 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.core.auth import KeyRing
 from gateway.versions import resolve_version
-from taskkit.clients import Clients
 from taskkit.config import Settings
+from taskkit.rpc import Clients
 from taskkit.storage import Storage
 
 

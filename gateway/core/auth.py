@@ -12,7 +12,7 @@ import json
 
 from taskkit.config import Settings
 from taskkit.errors import Unauthenticated
-from taskkit.project import check_project
+from taskkit.rpc import check_project
 
 DEV_PROJECT = "default"
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from taskkit import signing
+from taskkit.storage import signing
 from tests.conftest import MAX_INPUT_BYTES, run_task
 from tests.support import Corpus, Origin, ffprobe_json
 

@@ -27,7 +27,7 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from stack import Stack, StackConfig, free_port, wait_port
 from stack.envoy import EnvoyConfig, TlsFiles, envoy_argv, render
-from taskkit.project import PROJECT_KEY
+from taskkit.rpc.metadata import PROJECT_KEY
 from tests.conftest import create, wait_done
 from tests.support import Corpus, Origin
 from tests.support.certs import Certs, make_certs

@@ -19,7 +19,7 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from stack import Stack
-from taskkit import signing
+from taskkit.storage import signing
 from tests.conftest import create, run_all, wait_done
 from tests.support import Corpus, Origin
 from tests.support.corpus import FFMPEG, FFPROBE

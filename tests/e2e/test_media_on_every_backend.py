@@ -27,10 +27,9 @@ from nats.js.errors import NotFoundError
 
 from stack import Stack, StackConfig
 from stack.seaweed import SeaweedS3
-from taskkit import signing
 from taskkit.config import Settings
-from taskkit.storage import open_storage
-from taskkit.storage_s3 import S3Storage
+from taskkit.storage import open_storage, signing
+from taskkit.storage.s3 import S3Storage
 from tests.conftest import create, wait_done
 from tests.support import Corpus, Origin
 

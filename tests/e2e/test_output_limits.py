@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from taskkit.geometry import DEFAULT_MAX_PIXELS
+from taskkit.media import DEFAULT_MAX_PIXELS
 from tests.conftest import download, run_all
 from tests.e2e.test_bad_inputs import assert_one_sentence
 from tests.support import Corpus, Origin

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from stack import free_port, nats_server_binary, wait_port
-from taskkit.jetstream import Bus, connect
+from taskkit.records import Bus, connect
 
 
 @contextmanager

@@ -22,8 +22,8 @@ from media_service.codec_strings import hevc_codec_string
 from media_service.ladder import Rung, automatic_heights, build_ladder, table_bitrate
 from media_service.options import RungSpec, SubtitleSpec, parse_adaptive_options
 from taskkit.errors import InputError, InvalidRequest
-from taskkit.geometry import Layout
-from taskkit.probe import AudioStream, ProbeResult, VideoStream, probe_container
+from taskkit.media import Layout, ProbeResult
+from taskkit.media.probe import AudioStream, VideoStream, probe_container
 from tests.support.corpus import FFMPEG
 from tests.support.playlists import check_master, check_media, parse_attrs
 

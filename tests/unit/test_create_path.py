@@ -21,17 +21,25 @@ from transmute.tasks.v1 import tasks_pb2
 
 from media_service.family import FAMILY
 from stack import free_port, nats_server_binary, wait_port
-from taskkit import ids, request_ids, status
+from taskkit import ids
+from taskkit.api import CreateHelper, create_server, set_serving
 from taskkit.config import Settings
-from taskkit.create import CreateHelper
-from taskkit.creator import Retry, TaskCreator
 from taskkit.errors import IdempotencyKeyReused
-from taskkit.grpc_errors import ERROR_KIND_KEY
-from taskkit.grpc_server import create_server, set_serving
-from taskkit.jetstream import OUTBOX_STREAM, WORK_STREAM, Bus, connect
-from taskkit.outbox import Outbox, Sweeper
-from taskkit.project import PROJECT_KEY
-from taskkit.store import TaskStore, record_key
+from taskkit.records import (
+    WORK_STREAM,
+    Bus,
+    Retry,
+    Sweeper,
+    TaskCreator,
+    TaskStore,
+    connect,
+    record_key,
+    status,
+)
+from taskkit.records.jetstream import OUTBOX_STREAM
+from taskkit.records.outbox import Outbox
+from taskkit.rpc import ERROR_KIND_KEY, metadata
+from taskkit.rpc.metadata import PROJECT_KEY
 from tests.unit.nats_server import running_bus
 
 PROJECT = "p"
@@ -207,7 +215,7 @@ async def test_a_create_while_nats_is_down_is_unavailable_not_internal(tmp_path:
     await server.start()
     await set_serving(health, names, True)
     request = media_pb2.CreateImageTaskRequest(spec=tasks_pb2.TaskSpec(url=URL))
-    meta = ((PROJECT_KEY, PROJECT), (request_ids.TASK_ID_KEY, ids.task_id()))
+    meta = ((PROJECT_KEY, PROJECT), (metadata.TASK_ID_KEY, ids.task_id()))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = media_pb2_grpc.MediaStub(channel)

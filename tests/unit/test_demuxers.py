@@ -14,10 +14,9 @@ import pytest
 
 from media_service import video_argv
 from media_service.options import parse_video_options
-from taskkit import demuxers
 from taskkit.errors import InputError
-from taskkit.ffmpeg import run_ffmpeg
-from taskkit.probe import ProbeResult, VideoStream, probe
+from taskkit.media import ProbeResult, demuxers, probe, run_ffmpeg
+from taskkit.media.probe import VideoStream
 from tests.support.corpus import ffprobe_json
 from tests.support.hostile import (
     CANARY_SECONDS,

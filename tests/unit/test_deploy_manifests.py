@@ -35,8 +35,8 @@ from intelligence_service.family import FAMILY as INTELLIGENCE
 from intelligence_service.whisper_model import MODEL_NAME, MODEL_SHA256, sha256_file
 from media_service.family import FAMILY as MEDIA
 from taskkit.config import Settings
-from taskkit.family import Family
-from taskkit.jetstream import WORK_STREAM, work_consumer
+from taskkit.records import WORK_STREAM, work_consumer
+from taskkit.runtime import Family
 from taskkit.service import ROLES
 from tracks_service.family import FAMILY as TRACKS
 

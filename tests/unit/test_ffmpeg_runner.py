@@ -13,14 +13,8 @@ from typing import Any
 import pytest
 
 from taskkit.errors import Cancelled, InputError, Unavailable
-from taskkit.ffmpeg import (
-    FfmpegError,
-    ProgressTracker,
-    StderrTail,
-    _ffmpeg_env,
-    parse_progress_line,
-    run_ffmpeg,
-)
+from taskkit.media import run_ffmpeg
+from taskkit.media.ffmpeg import FfmpegError, ProgressTracker, StderrTail, _ffmpeg_env, parse_progress_line
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 BASE = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]

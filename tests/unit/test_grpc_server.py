@@ -13,15 +13,12 @@ from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from media_service.family import FAMILY
-from taskkit import signing
+from taskkit.api import CreateHelper, TasksServicer, create_server, set_serving
 from taskkit.config import Settings
-from taskkit.create import CreateHelper
-from taskkit.creator import TaskCreator
-from taskkit.grpc_errors import ERROR_KIND_KEY
-from taskkit.grpc_server import create_server, set_serving
-from taskkit.project import PROJECT_KEY
-from taskkit.store import TaskStore
-from taskkit.tasks_servicer import TasksServicer
+from taskkit.records import TaskCreator, TaskStore
+from taskkit.rpc import ERROR_KIND_KEY
+from taskkit.rpc.metadata import PROJECT_KEY
+from taskkit.storage import signing
 from tests.unit.nats_server import running_bus
 
 NAMES = ["transmute.media.v1.Media", "transmute.tasks.v1.Tasks"]

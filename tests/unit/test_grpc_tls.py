@@ -12,9 +12,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from taskkit.clients import Clients, channel_credentials
+from taskkit.api import create_server, server_credentials, set_serving
 from taskkit.config import Settings
-from taskkit.grpc_server import create_server, server_credentials, set_serving
+from taskkit.rpc import Clients
+from taskkit.rpc.clients import channel_credentials
 from tests.support.certs import Certs, make_certs
 
 NAMES = ["transmute.media.v1.Media"]

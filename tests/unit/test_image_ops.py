@@ -17,7 +17,8 @@ from transmute.tasks.v1 import tasks_pb2
 from media_service import handlers, image_ops
 from media_service.options import parse_image_options
 from taskkit.errors import InputError
-from taskkit.probe import ProbeResult, VideoStream, probe
+from taskkit.media import ProbeResult, probe
+from taskkit.media.probe import VideoStream
 
 MAX_PIXELS = 50_000_000
 ORIENTATION = 0x0112

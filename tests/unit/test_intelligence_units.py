@@ -18,11 +18,10 @@ from intelligence_service.options import (
     parse_speech_options,
 )
 from intelligence_service.transcripts import TimedSegment, Transcript, Word, _without_loops, cache_key
-from taskkit import scenes
 from taskkit.errors import InvalidRequest
-from taskkit.languages import SPEECH_LANGUAGES
-from taskkit.probe import ProbeResult
-from taskkit.results import message_json, result_json
+from taskkit.media import ProbeResult, scenes
+from taskkit.options.languages import SPEECH_LANGUAGES
+from taskkit.records import message_json, result_json
 
 # --- options ---------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from google.protobuf import struct_pb2
 
-from taskkit import json_values
 from taskkit.errors import InvalidRequest
+from taskkit.records import json_values
 
 
 def nested(depth: int) -> Any:

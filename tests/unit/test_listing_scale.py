@@ -20,10 +20,9 @@ from nats.js.kv import KeyValue
 from transmute.tasks.v1 import tasks_pb2
 
 from bench.listing import seed, seeded_task
-from taskkit import ids, status
-from taskkit.jetstream import TASKS_BUCKET
-from taskkit.store import ListQuery, TaskStore
-from taskkit.task_index import INDEX_STREAM, TaskIndex, backfill
+from taskkit import ids
+from taskkit.records import TASKS_BUCKET, ListQuery, TaskStore, status
+from taskkit.records.index import INDEX_STREAM, TaskIndex, backfill
 from tests.unit.nats_server import running_bus
 
 SIZE = 20_000

@@ -16,16 +16,22 @@ from PIL import Image
 from media_service import audio_argv, video_argv
 from media_service.options import parse_audio_options, parse_video_options
 from taskkit.errors import InputError
-from taskkit.geometry import (
+from taskkit.media import (
+    QUALITY_LEVELS,
     Layout,
     Percent,
+    ProbeResult,
     apply_layout,
+    audio_bitrate,
     compute_layout,
     ffmpeg_filters,
+    image_quality,
+    mjpeg_qscale,
+    probe,
     target_size,
+    video_crf,
 )
-from taskkit.probe import AudioStream, ProbeResult, VideoStream, probe
-from taskkit.quality import QUALITY_LEVELS, audio_bitrate, image_quality, mjpeg_qscale, video_crf
+from taskkit.media.probe import AudioStream, VideoStream
 
 SRC = Path("/in/source.mp4")
 DST = Path("/out/result")

@@ -15,7 +15,7 @@ from media_service.options import (
     parse_video_options,
 )
 from taskkit.errors import InvalidRequest
-from taskkit.geometry import Percent
+from taskkit.media import Percent
 
 
 def _error(parse: Any, raw: Any) -> str:

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from taskkit.errors import InputError
-from taskkit.probe import probe, probe_still
+from taskkit.media import probe
+from taskkit.media.probe import probe_still
 from tests.support import Corpus, build_corpus
 
 
@@ -87,8 +88,9 @@ def test_still_images_are_described_from_their_header(tmp_path: Path) -> None:
 
 def test_inputs_over_the_duration_or_pixel_limit_are_refused(corpus: Corpus) -> None:
     from taskkit.config import Settings
-    from taskkit.probe import AudioStream, ProbeResult, VideoStream
-    from taskkit.worker import check_limits
+    from taskkit.media import ProbeResult
+    from taskkit.media.probe import AudioStream, VideoStream
+    from taskkit.runtime.worker import check_limits
 
     long_audio = ProbeResult(
         format_name="mp3", mime_type="audio/mpeg", duration=7200.0, size=1, audio=AudioStream("mp3", 2, 44100)

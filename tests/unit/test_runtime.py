@@ -35,21 +35,21 @@ from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 from stack import free_port
-from taskkit import service, signing, status
+from taskkit import service
+from taskkit.api import servicer_for
+from taskkit.api.tasks_servicer import present
 from taskkit.config import Settings
-from taskkit.create import rpc_name, servicer_for
-from taskkit.creator import TaskCreator
 from taskkit.errors import Cancelled, NotFound
-from taskkit.family import Family, Kind, TaskContext, budget
-from taskkit.jetstream import Bus
-from taskkit.outcome import Outcome, Output, set_result
-from taskkit.progress import Progress
-from taskkit.project import PROJECT_KEY
-from taskkit.storage import FileStorage
-from taskkit.store import TaskStore
-from taskkit.tasks_servicer import present
-from taskkit.uploads import store_outputs
-from taskkit.worker import Worker
+from taskkit.records import Bus, TaskCreator, TaskStore, status
+from taskkit.rpc import rpc_name
+from taskkit.rpc.metadata import PROJECT_KEY
+from taskkit.runtime import Family, Kind, Outcome, Output, TaskContext, Worker
+from taskkit.runtime.family import budget
+from taskkit.runtime.outcome import set_result
+from taskkit.runtime.progress import Progress
+from taskkit.runtime.uploads import store_outputs
+from taskkit.storage import signing
+from taskkit.storage.local import FileStorage
 from tests.unit.nats_server import running_bus
 
 SECRET = "test-signing-secret"

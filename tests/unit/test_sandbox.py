@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from taskkit.config import Settings
-from taskkit.ffmpeg import FfmpegError, run_ffmpeg
-from taskkit.sandbox import Sandbox
+from taskkit.media import Sandbox, run_ffmpeg
+from taskkit.media.ffmpeg import FfmpegError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching ffmpeg's uid needs root")
 

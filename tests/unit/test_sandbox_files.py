@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import sandbox_files
 from taskkit.errors import InputError
-from taskkit.outcome import Output
-from taskkit.storage import FileStorage
-from taskkit.uploads import store_outputs
+from taskkit.media import sandbox_files
+from taskkit.runtime import Output
+from taskkit.runtime.uploads import store_outputs
+from taskkit.storage.local import FileStorage
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from transmute.media.v1 import media_pb2
 
-from taskkit import ids, options_json, signing
+from taskkit import ids
 from taskkit.errors import InvalidRequest
+from taskkit.options import proto_json
+from taskkit.storage import signing
 
 
 def test_ids_have_the_documented_shape_and_sort_by_time() -> None:
@@ -41,9 +43,9 @@ def test_unsafe_keys_are_refused(key: str) -> None:
 
 
 def test_dimensions_round_trip_between_json_and_proto() -> None:
-    message = options_json.from_api({"width": 640, "height": "50%", "format": "webm"}, media_pb2.VideoOptions)
+    message = proto_json.from_api({"width": 640, "height": "50%", "format": "webm"}, media_pb2.VideoOptions)
     assert message.width.pixels == 640 and message.height.percent == 50.0
-    assert options_json.to_api(message) == {"width": 640, "height": "50%", "format": "webm"}
+    assert proto_json.to_api(message) == {"width": 640, "height": "50%", "format": "webm"}
 
 
 @pytest.mark.parametrize(
@@ -61,20 +63,20 @@ def test_dimensions_round_trip_between_json_and_proto() -> None:
 )
 def test_bad_options_name_the_field(raw: object, message: str) -> None:
     with pytest.raises(InvalidRequest) as error:
-        options_json.from_api(raw, media_pb2.VideoOptions)
+        proto_json.from_api(raw, media_pb2.VideoOptions)
     assert error.value.message.startswith(message)
 
 
 def test_null_options_are_not_given_and_nested_values_are_checked_too() -> None:
-    message = options_json.from_api({"width": None, "format": None, "fps": 30}, media_pb2.VideoOptions)
+    message = proto_json.from_api({"width": None, "format": None, "fps": 30}, media_pb2.VideoOptions)
     assert not message.HasField("width") and not message.HasField("format") and message.fps == 30
     with pytest.raises(InvalidRequest) as error:
-        options_json.from_api(
+        proto_json.from_api(
             {"renditions": [{"height": 240}, {"height": "720"}]}, media_pb2.AdaptiveVideoOptions
         )
     assert error.value.message == 'options.renditions[1].height must be a number (got "720").'
 
 
 def test_a_zero_inside_a_list_of_objects_is_kept_for_the_parser_to_judge() -> None:
-    message = options_json.from_api({"renditions": [{"height": 0}]}, media_pb2.AdaptiveVideoOptions)
-    assert options_json.to_api(message) == {"renditions": [{"height": 0}]}
+    message = proto_json.from_api({"renditions": [{"height": 0}]}, media_pb2.AdaptiveVideoOptions)
+    assert proto_json.to_api(message) == {"renditions": [{"height": 0}]}

@@ -19,14 +19,14 @@ from transmute.tasks.v1 import tasks_pb2
 
 from gateway.byte_ranges import ByteRange, Unsatisfiable, parse_range
 from stack.seaweed import SeaweedS3
-from taskkit import signing
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest, NotFound
-from taskkit.outcome import Output
-from taskkit.storage import FileStorage, Storage, open_storage
-from taskkit.storage_nats import NatsStorage
-from taskkit.storage_s3 import MIN_PART_BYTES, S3Storage
-from taskkit.uploads import store_outputs
+from taskkit.runtime import Output
+from taskkit.runtime.uploads import store_outputs
+from taskkit.storage import Storage, open_storage, signing
+from taskkit.storage.local import FileStorage
+from taskkit.storage.nats_objects import NatsStorage
+from taskkit.storage.s3 import MIN_PART_BYTES, S3Storage
 from tests.unit.nats_server import running_nats
 
 BACKENDS = ("file", "s3", "nats")

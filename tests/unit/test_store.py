@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import ids, status
+from taskkit import ids
 from taskkit.errors import Conflict, InvalidRequest, NotFound
-from taskkit.jetstream import Bus
-from taskkit.store import ListQuery, TaskStore, record_key
+from taskkit.records import Bus, ListQuery, TaskStore, record_key, status
 from tests.unit.nats_server import running_bus
 
 

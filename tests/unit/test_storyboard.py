@@ -11,8 +11,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from taskkit.errors import InputError
-from taskkit.ffmpeg_argv import base_argv, input_args
-from taskkit.probe import probe
+from taskkit.media import base_argv, input_args, probe
 from tests.support.corpus import FFMPEG
 from tracks_service.storyboard import (
     SHEET_FORMATS,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import ids, status
-from taskkit.jetstream import OUTBOX_STREAM, WORK_STREAM, connect
-from taskkit.outbox import Outbox, Sweeper
-from taskkit.store import TaskStore, record_key
+from taskkit import ids
+from taskkit.records import WORK_STREAM, Sweeper, TaskStore, connect, record_key, status
+from taskkit.records.jetstream import OUTBOX_STREAM
+from taskkit.records.outbox import Outbox
 from tests.unit.nats_server import running_bus
 
 PROJECT = "p"

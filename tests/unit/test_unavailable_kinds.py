@@ -9,10 +9,10 @@ import pytest
 from transmute.tracks.v1 import tracks_pb2_grpc
 
 from gateway.errors import from_domain
-from taskkit.clients import Clients
+from taskkit.api import servicer_for
 from taskkit.config import Settings
-from taskkit.create import servicer_for
 from taskkit.errors import Unimplemented
+from taskkit.rpc import Clients
 
 
 async def test_a_family_without_an_address_is_kind_unavailable() -> None:

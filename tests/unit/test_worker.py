@@ -12,16 +12,11 @@ from typing import Any
 import pytest
 from transmute.tasks.v1 import tasks_pb2
 
-from taskkit import status
 from taskkit.config import Settings
-from taskkit.creator import TaskCreator
 from taskkit.errors import InputError, TransientError
-from taskkit.family import Kind, TaskContext
-from taskkit.jetstream import Bus, work_subject
-from taskkit.outcome import Outcome, Output
-from taskkit.storage import FileStorage
-from taskkit.store import TaskStore, record_key
-from taskkit.worker import Worker
+from taskkit.records import Bus, TaskCreator, TaskStore, record_key, status, work_subject
+from taskkit.runtime import Kind, Outcome, Output, TaskContext, Worker
+from taskkit.storage.local import FileStorage
 from tests.support import Corpus, Origin, build_corpus
 from tests.unit.nats_server import running_bus
 

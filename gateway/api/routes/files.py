@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from gateway.api.deps import SettingsDep, StorageDep
 from gateway.byte_ranges import Unsatisfiable, parse_range
 from gateway.schemas import ErrorBody, FileOut
-from taskkit import signing
 from taskkit.errors import PermissionDenied
+from taskkit.storage import signing
 
 router = APIRouter(prefix=signing.FILES_ROUTE, tags=["files"])
 

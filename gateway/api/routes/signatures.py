@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from gateway.api.deps import ProjectDep, SettingsDep
 from gateway.schemas import ErrorBody, SignatureCreate, SignatureOut
 from gateway.validation import CheckedRoute
-from taskkit import signing
 from taskkit.errors import InvalidRequest
+from taskkit.storage import signing
 
 router = APIRouter(prefix="/signatures", tags=["signatures"], route_class=CheckedRoute)
 

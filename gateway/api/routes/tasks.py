@@ -22,10 +22,12 @@ from gateway.presenter import task_json
 from gateway.schemas import ErrorBody, TaskCreate, TaskOut
 from gateway.validation import CheckedRoute
 from gateway.versions import MAX_PAGE_NUMBER, V2025_08_20, page_window_a25, request_from_a25, task_to_a25
-from taskkit import ids, json_values, options_json, request_ids, status
-from taskkit.clients import metadata
+from taskkit import ids
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest
+from taskkit.options import proto_json
+from taskkit.records import json_values, status
+from taskkit.rpc import metadata, project_metadata
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=CheckedRoute)
 
@@ -128,16 +130,16 @@ async def create_task(
     route = KINDS.get(kind)
     if route is None:
         raise InvalidRequest(f"kind must be one of {', '.join(KINDS)} (got {kind!r}).")
-    options = options_json.from_api(body.get("options"), route.options)
+    options = proto_json.from_api(body.get("options"), route.options)
     stub = clients.family(route.family, kind)
     request = route.request(spec=_spec(body, settings), options=options)
-    meta = [*metadata(project), (request_ids.TASK_ID_KEY, ids.task_id())]
+    meta = [*project_metadata(project), (metadata.TASK_ID_KEY, ids.task_id())]
     if idempotency_key is not None:
-        meta.append((request_ids.IDEMPOTENCY_KEY, request_ids.check_idempotency_key(idempotency_key)))
+        meta.append((metadata.IDEMPOTENCY_KEY, metadata.check_idempotency_key(idempotency_key)))
     task, trailing = await retry.call(
         getattr(stub, route.rpc), request, metadata=meta, timeout_s=settings.request_timeout_seconds
     )
-    replayed = idempotency_key is not None and (request_ids.REPLAYED_KEY, "true") in trailing
+    replayed = idempotency_key is not None and (metadata.REPLAYED_KEY, "true") in trailing
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(_shape(task, version), status_code=201, headers=headers)
 
@@ -187,7 +189,10 @@ async def list_tasks(
         if cursor is not None:
             setattr(query, name, cursor)
     result, _ = await retry.call(
-        clients.tasks.ListTasks, query, metadata=metadata(project), timeout_s=settings.request_timeout_seconds
+        clients.tasks.ListTasks,
+        query,
+        metadata=project_metadata(project),
+        timeout_s=settings.request_timeout_seconds,
     )
     headers = {"Has-More": "true" if result.has_more else "false", "Limit": str(query.limit)}
     headers.update(_links(request, settings.base_url, result, page if version == V2025_08_20 else None))
@@ -201,7 +206,7 @@ async def get_task(
     task, _ = await retry.call(
         clients.tasks.GetTask,
         tasks_pb2.GetTaskRequest(id=task_id),
-        metadata=metadata(project),
+        metadata=project_metadata(project),
         timeout_s=settings.request_timeout_seconds,
     )
     return JSONResponse(_shape(task, version))
@@ -214,7 +219,7 @@ async def cancel_task(
     """Cancel a task (an extension: ittybit documents none). 409 when it already finished."""
     task = await clients.tasks.CancelTask(
         tasks_pb2.CancelTaskRequest(id=task_id),
-        metadata=metadata(project),
+        metadata=project_metadata(project),
         timeout=settings.request_timeout_seconds,
     )
     return JSONResponse(_shape(task, version))
@@ -242,7 +247,7 @@ async def task_events(
         watch.after_revision = _revision(last_event_id)
     # No deadline: a task may wait and run for a long time; the stream ends with the task, or when
     # the client goes away (the generator's finally cancels the call).
-    call = clients.tasks.WatchTask(watch, metadata=metadata(project))
+    call = clients.tasks.WatchTask(watch, metadata=project_metadata(project))
     first = await call.read()  # surfaces 404 etc. before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:

@@ -1,0 +1,19 @@
+"""How the services call each other over gRPC: clients of the family services, the one mapping
+of the error vocabulary to gRPC status codes, and the metadata every call carries (project,
+Idempotency-Key, proposed task id).
+"""
+
+from taskkit.rpc.clients import Clients, rpc_name
+from taskkit.rpc.errors import ERROR_KIND_KEY, ErrorInterceptor, status_code
+from taskkit.rpc.metadata import check_project, project_metadata, project_of
+
+__all__ = [
+    "ERROR_KIND_KEY",
+    "Clients",
+    "ErrorInterceptor",
+    "check_project",
+    "project_metadata",
+    "project_of",
+    "rpc_name",
+    "status_code",
+]
