@@ -26,7 +26,7 @@ from transmute.tasks.v1 import tasks_pb2
 from bench import cpu_description, emit, load_average, percentile
 from taskkit import ids
 from taskkit.records import TASKS_BUCKET, Bus, ListQuery, TaskStore, index_subject, status, stub
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 PAGE = 50
 _BATCH = 1000

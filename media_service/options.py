@@ -18,7 +18,18 @@ from typing import Any, Final
 from taskkit.errors import InputError, InvalidRequest
 from taskkit.fetch import check_scheme
 from taskkit.media import DEFAULT_QUALITY, POSITION_ANCHORS, QUALITY_LEVELS, Fit, Length
-from taskkit.options import Echo, boolean, choice, fail, got, is_number, length, parse_fields
+from taskkit.options import (
+    Echo,
+    boolean,
+    choice,
+    fail,
+    got,
+    integer,
+    is_number,
+    length,
+    parse_fields,
+    seconds,
+)
 
 VIDEO_FORMATS: Final = ("mp4", "webm", "mov")
 VIDEO_CODECS: Final = ("h264", "h265", "vp9", "av1")
@@ -54,12 +65,6 @@ _COLOR_RE: Final = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 # --- value parsers: (field name, raw value) -> normalised value, or InvalidRequest -------------
 
 
-def _seconds(field: str, value: Any) -> float:
-    if is_number(value) and value >= 0:
-        return value
-    raise fail(field, "a number of seconds, 0 or more", value)
-
-
 def _positive_seconds(field: str, value: Any) -> float:
     if is_number(value) and value > 0:
         return value
@@ -73,15 +78,6 @@ def _fps(field: str, value: Any) -> float:
     raise fail(field, f"a number from {low} to {high}", value)
 
 
-def _bitrate(low: int, high: int) -> Callable[[str, Any], int]:
-    def parse(field: str, value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
-            return value
-        raise fail(field, f"an integer number of bits per second from {low} to {high}", value)
-
-    return parse
-
-
 def _color(field: str, value: Any) -> str:
     if isinstance(value, str) and (match := _COLOR_RE.match(value)):
         digits = match.group(1).lower()
@@ -91,6 +87,9 @@ def _color(field: str, value: Any) -> str:
     raise fail(field, 'a hex colour like "#000000" or "#000"', value)
 
 
+_start = seconds(0.0)
+_video_bitrate = integer(*VIDEO_BITRATE_RANGE, " number of bits per second")
+_audio_bitrate = integer(*AUDIO_BITRATE_RANGE, " number of bits per second")
 _quality = choice(QUALITY_LEVELS)
 _fit = choice(FITS)
 _position = choice(POSITIONS)
@@ -105,11 +104,11 @@ _VIDEO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "position": _position,
     "background": _color,
     "fps": _fps,
-    "start": _seconds,
+    "start": _start,
     "end": _positive_seconds,
     "duration": _positive_seconds,
     "mute": boolean,
-    "bitrate": _bitrate(*VIDEO_BITRATE_RANGE),
+    "bitrate": _video_bitrate,
 }
 _IMAGE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "format": choice(IMAGE_FORMATS, aliases={"jpg": "jpeg"}),
@@ -119,13 +118,13 @@ _IMAGE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "fit": _fit,
     "position": _position,
     "background": _color,
-    "start": _seconds,
+    "start": _start,
 }
 _AUDIO_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "format": choice(AUDIO_FORMATS),
     "quality": _quality,
-    "bitrate": _bitrate(*AUDIO_BITRATE_RANGE),
-    "start": _seconds,
+    "bitrate": _audio_bitrate,
+    "start": _start,
     "end": _positive_seconds,
 }
 
@@ -169,7 +168,7 @@ def _renditions(field: str, value: Any) -> tuple[RungSpec, ...]:
             )
         bitrate = item.get("bitrate")
         if bitrate is not None:
-            bitrate = _bitrate(*VIDEO_BITRATE_RANGE)(f"{field}[{i}].bitrate", bitrate)
+            bitrate = _video_bitrate(f"{field}[{i}].bitrate", bitrate)
         rungs.append(RungSpec(height=height - height % 2, bitrate=bitrate))
     heights = [rung.height for rung in rungs]
     if len(set(heights)) != len(heights):
@@ -226,7 +225,7 @@ _ADAPTIVE_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "fit": _fit,
     "position": _position,
     "background": _color,
-    "start": _seconds,
+    "start": _start,
     "end": _positive_seconds,
     "segment_duration": _segment_duration,
     "renditions": _renditions,
@@ -267,8 +266,23 @@ class SubtitleSpec(Echo):
     default: bool = False
 
 
+class Window:
+    """Options that cut a window of the input: ``start``, and ``end`` or (video only) ``duration``."""
+
+    start: float | None
+    end: float | None
+
+    def clip(self) -> tuple[float, float | None]:
+        """(start, length) in seconds; length None means "to the end of the input"."""
+        start = self.start or 0.0
+        duration: float | None = getattr(self, "duration", None)
+        if duration is not None:
+            return start, duration
+        return start, (None if self.end is None else self.end - start)
+
+
 @dataclass(frozen=True)
-class VideoOptions(Echo):
+class VideoOptions(Window, Echo):
     format: str = "mp4"
     codec: str = "h264"
     quality: str = DEFAULT_QUALITY
@@ -284,15 +298,6 @@ class VideoOptions(Echo):
     mute: bool = False
     bitrate: int | None = None
 
-    def clip(self) -> tuple[float, float | None]:
-        """(start, length) in seconds; length None means "to the end of the input"."""
-        start = self.start or 0.0
-        if self.duration is not None:
-            return start, self.duration
-        if self.end is not None:
-            return start, self.end - start
-        return start, None
-
 
 @dataclass(frozen=True)
 class ImageOptions(Echo):
@@ -307,21 +312,16 @@ class ImageOptions(Echo):
 
 
 @dataclass(frozen=True)
-class AudioOptions(Echo):
+class AudioOptions(Window, Echo):
     format: str = "mp3"
     quality: str | None = None  # None when a bitrate is given, or lossless without a level
     bitrate: int | None = None
     start: float | None = None
     end: float | None = None
 
-    def clip(self) -> tuple[float, float | None]:
-        """(start, length) in seconds; length None means "to the end of the input"."""
-        start = self.start or 0.0
-        return start, (None if self.end is None else self.end - start)
-
 
 @dataclass(frozen=True)
-class AdaptiveOptions(Echo):
+class AdaptiveOptions(Window, Echo):
     format: str = "hls"
     codec: str = "h264"
     quality: str = DEFAULT_QUALITY
@@ -335,11 +335,6 @@ class AdaptiveOptions(Echo):
     segment_duration: float = 6.0
     renditions: tuple[RungSpec, ...] | None = None
     subtitles: tuple[SubtitleSpec, ...] = ()
-
-    def clip(self) -> tuple[float, float | None]:
-        """(start, length) in seconds; length None means "to the end of the input"."""
-        start = self.start or 0.0
-        return start, (None if self.end is None else self.end - start)
 
 
 def parse_adaptive_options(raw: Mapping[str, Any]) -> AdaptiveOptions:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from taskkit.errors import InputError
+from taskkit.media import cue_time
 
 MAX_BYTES: Final = 2_000_000
 _TIME: Final = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
@@ -68,16 +69,8 @@ def clip_cues(cues: list[Cue], start: float, length: float | None) -> list[Cue]:
     return kept
 
 
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
-
-
 def webvtt(cues: list[Cue]) -> str:
     """A WebVTT file of ``cues`` (an empty cue list is a valid file with no cues)."""
     blocks = ["WEBVTT"]
-    blocks += [f"{_timestamp(cue.start)} --> {_timestamp(cue.end)}\n{cue.text}" for cue in cues]
+    blocks += [f"{cue_time(cue.start)} --> {cue_time(cue.end)}\n{cue.text}" for cue in cues]
     return "\n\n".join(blocks) + "\n"

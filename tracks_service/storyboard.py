@@ -34,7 +34,15 @@ from fractions import Fraction
 from typing import Any, Final
 
 from taskkit.errors import InputError
-from taskkit.media import DEFAULT_MAX_PIXELS, MAX_DIMENSION, Length, image_quality, mjpeg_qscale, target_size
+from taskkit.media import (
+    DEFAULT_MAX_PIXELS,
+    MAX_DIMENSION,
+    Length,
+    cue_time,
+    image_quality,
+    mjpeg_qscale,
+    target_size,
+)
 
 DEFAULT_TILE_WIDTH: Final = 160
 DEFAULT_COLUMNS: Final = 10
@@ -266,20 +274,12 @@ def thumbnails_argv(
     return argv
 
 
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
-
-
 def storyboard_vtt(storyboard: Storyboard, *, sheet_name: Callable[[int], str]) -> str:
     """The WebVTT storyboard players read (``sprite_0.jpg#xywh=x,y,w,h``): one cue per tile,
     contiguous from 0 to the duration. ``sheet_name`` gives each sheet's path relative to the VTT."""
     w, h = storyboard.tile_width, storyboard.tile_height
     cues = [
-        f"{_timestamp(t.start)} --> {_timestamp(t.end)}\n{sheet_name(t.sheet)}#xywh={t.x},{t.y},{w},{h}\n"
+        f"{cue_time(t.start)} --> {cue_time(t.end)}\n{sheet_name(t.sheet)}#xywh={t.x},{t.y},{w},{h}\n"
         for t in storyboard.tiles
     ]
     return "WEBVTT\n\n" + "\n".join(cues)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from taskkit.media import cue_time
+
 
 class TimedText(Protocol):
     """What a writer needs of a cue (``tracks_service.cues.Cue`` is one)."""
@@ -19,15 +21,6 @@ class TimedText(Protocol):
     def end(self) -> float: ...
     @property
     def lines(self) -> Sequence[str]: ...
-
-
-def _clock(seconds: float, separator: str) -> str:
-    """``HH:MM:SS.mmm`` (WebVTT) or ``HH:MM:SS,mmm`` (SRT); hours grow past 99 if they must."""
-    millis = max(round(seconds * 1000), 0)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
 def _text_lines(lines: Sequence[str]) -> list[str]:
@@ -43,7 +36,7 @@ def _escape(line: str) -> str:
 
 def to_webvtt(cues: Iterable[TimedText]) -> str:
     blocks = [
-        f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n" + "\n".join(map(_escape, _text_lines(c.lines)))
+        f"{cue_time(c.start)} --> {cue_time(c.end)}\n" + "\n".join(map(_escape, _text_lines(c.lines)))
         for c in cues
     ]
     return "WEBVTT\n\n" + "".join(block + "\n\n" for block in blocks)
@@ -53,7 +46,7 @@ def to_srt(cues: Iterable[TimedText]) -> str:
     """SubRip has no escapes (players read its ``<i>``-style tags as they find them): the text
     goes as it is."""
     blocks = [
-        f"{index}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n" + "\n".join(_text_lines(c.lines))
+        f"{index}\n{cue_time(c.start, ',')} --> {cue_time(c.end, ',')}\n" + "\n".join(_text_lines(c.lines))
         for index, c in enumerate(cues, 1)
     ]
     return "".join(block + "\n\n" for block in blocks)

@@ -30,6 +30,7 @@ from taskkit.media.quality import (
 from taskkit.media.sandbox import Identity, Sandbox
 from taskkit.media.sandbox_files import check_regular
 from taskkit.media.scenes import parse_times, scene_cuts_argv
+from taskkit.media.timecodes import cue_time
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -49,6 +50,7 @@ __all__ = [
     "base_argv",
     "check_regular",
     "compute_layout",
+    "cue_time",
     "ffmpeg_filters",
     "file_entry",
     "image_quality",

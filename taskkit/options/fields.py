@@ -98,13 +98,14 @@ def length(field: str, value: Any) -> Length:
     raise fail(field, expected, value)
 
 
-def seconds(low: float, high: float) -> ValueParser:
-    """A JSON number of seconds from ``low`` to ``high``."""
+def seconds(low: float, high: float = math.inf) -> ValueParser:
+    """A JSON number of seconds from ``low`` to ``high`` (no upper bound unless given)."""
+    bounds = f", {low:g} or more" if high == math.inf else f" from {low:g} to {high:g}"
 
     def parse(field: str, value: Any) -> float:
         if is_number(value) and low <= value <= high:
             return float(value)
-        raise fail(field, f"a number of seconds from {low:g} to {high:g}", value)
+        raise fail(field, f"a number of seconds{bounds}", value)
 
     return parse
 

@@ -13,7 +13,7 @@ from taskkit import ids
 from taskkit.records import WORK_STREAM, Sweeper, TaskStore, connect, record_key, status
 from taskkit.records.jetstream import OUTBOX_STREAM
 from taskkit.records.outbox import Outbox
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 PROJECT = "p"
 

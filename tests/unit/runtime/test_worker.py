@@ -18,7 +18,7 @@ from taskkit.records import Bus, TaskCreator, TaskStore, record_key, status, wor
 from taskkit.runtime import Kind, Outcome, Output, TaskContext, Worker
 from taskkit.storage.local import FileStorage
 from tests.support import Corpus, Origin, build_corpus
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from taskkit.records.jetstream import OUTBOX_STREAM
 from taskkit.records.outbox import Outbox
 from taskkit.rpc import ERROR_KIND_KEY, metadata
 from taskkit.rpc.metadata import PROJECT_KEY
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 PROJECT = "p"
 URL = "https://example.com/a.png"

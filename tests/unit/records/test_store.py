@@ -13,7 +13,7 @@ from transmute.tasks.v1 import tasks_pb2
 from taskkit import ids
 from taskkit.errors import Conflict, InvalidRequest, NotFound
 from taskkit.records import Bus, ListQuery, TaskStore, record_key, status
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from bench.listing import seed, seeded_task
 from taskkit import ids
 from taskkit.records import TASKS_BUCKET, ListQuery, TaskStore, status
 from taskkit.records.index import INDEX_STREAM, TaskIndex, backfill
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 SIZE = 20_000
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one server and one seeding for the module

@@ -22,7 +22,7 @@ from tracks_service.chapters import from_sections, media_duration
 from tracks_service.cues import Cue, Word, build_cues, line_break
 from tracks_service.timed_text import to_srt, to_webvtt
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 CLIP_DURATION = 57.175  # the transcribed clip's length
 GAP = 2 / 24  # two frames at 24 fps
 

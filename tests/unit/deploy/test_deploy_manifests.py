@@ -40,7 +40,7 @@ from taskkit.runtime import Family
 from taskkit.service import ROLES
 from tracks_service.family import FAMILY as TRACKS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SCHEMAS = DEPLOY / "schemas"

@@ -27,7 +27,7 @@ from taskkit.storage import Storage, open_storage, signing
 from taskkit.storage.local import FileStorage
 from taskkit.storage.nats_objects import NatsStorage
 from taskkit.storage.s3 import MIN_PART_BYTES, S3Storage
-from tests.unit.nats_server import running_nats
+from tests.support.nats_server import running_nats
 
 BACKENDS = ("file", "s3", "nats")
 NATS_CHUNK = 64 * 1024

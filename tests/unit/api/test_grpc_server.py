@@ -19,7 +19,7 @@ from taskkit.records import TaskCreator, TaskStore
 from taskkit.rpc import ERROR_KIND_KEY
 from taskkit.rpc.metadata import PROJECT_KEY
 from taskkit.storage import signing
-from tests.unit.nats_server import running_bus
+from tests.support.nats_server import running_bus
 
 NAMES = ["transmute.media.v1.Media", "transmute.tasks.v1.Tasks"]
 META = ((PROJECT_KEY, "p"),)
