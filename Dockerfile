@@ -53,7 +53,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSMUTE_HTTP_HOST=0.0.0.0 \
     TRANSMUTE_STORAGE_DIR=/var/lib/transmute/storage
 WORKDIR /var/lib/transmute
-# Not root: the ffmpeg sandbox (per-task uids, taskkit/sandbox.py) needs CAP_SETUID and so is
+# Not root: the ffmpeg sandbox (per-task uids, taskkit/media/sandbox.py) needs CAP_SETUID and so is
 # off in these images; the container is the boundary instead (see deploy/k8s securityContext).
 USER 10001:10001
 

@@ -16,19 +16,16 @@ last line is ``ratio <2-worker / 1-worker throughput>``; the goal is >= 1.8.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench import (
     api_client,
-    cpu_description,
+    bench_parser,
+    bench_run,
     create_task,
     emit,
-    load_average,
     running_stack,
     task_marks,
     wait_poll,
@@ -90,20 +87,18 @@ def report(workers: int, run: Run) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser = bench_parser("scale", __doc__)
     parser.add_argument("--tasks", type=int, default=40, help="tasks in each measured queue (default 40)")
     parser.add_argument("--warmup", type=int, default=4, help="unmeasured tasks before each (default 4)")
     parser.add_argument("--delay", type=float, default=0.2, help="origin's delay per input (default 0.2 s)")
     args = parser.parse_args(argv)
 
     # Workers run the image kind only: at concurrency 1 each other kind's consumer would take the
-    # one slot in turn for a 0.1 s empty poll (taskkit/worker.py), ~0.3 s between two image tasks.
+    # one slot in turn for a 0.1 s empty poll (taskkit/runtime/worker.py), ~0.3 s between two image tasks.
     env = {"TRANSMUTE_WORKER_CONCURRENCY": "1", "TRANSMUTE_KINDS": "image"}
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp_dir:
-        tmp = Path(tmp_dir)
+    with bench_run("scale") as tmp:
         corpus = build_corpus(tmp / "corpus")
         half = -(-corpus.png_small.stat().st_size // 2)  # two pieces, so one delay per request
-        emit(f"machine: {cpu_description()}; {load_average()}")
         emit(
             f"task: image {corpus.png_small.name} -> {OPTIONS}, input answered in two halves "
             f"{args.delay * 1000:.0f} ms apart; queues of {args.tasks} tasks, worker concurrency 1"
@@ -117,7 +112,6 @@ def main(argv: list[str] | None = None) -> None:
                 run_queue(stack, url, args.warmup)
                 runs[workers] = run_queue(stack, url, args.tasks)
                 report(workers, runs[workers])
-    emit(f"after the run: {load_average()}")
     emit(f"ratio {runs[2].throughput / runs[1].throughput:.2f}")
 
 

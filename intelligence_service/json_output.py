@@ -1,5 +1,5 @@
 """An intelligence result stored as the task's ``application/json`` output, the same JSON the task
-shows inline as ``results`` (``taskkit.results``)."""
+shows inline as ``results`` (``taskkit.records.result_json``)."""
 
 from __future__ import annotations
 

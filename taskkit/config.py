@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     upload_concurrency: int = 8  # files of one package uploaded at once
     shutdown_grace_seconds: float = 20.0
     work_dir: Path | None = None  # per-task temp dirs; default the system temp dir
-    ffmpeg_sandbox: str = "auto"  # auto | required | off: ffmpeg as a per-task uid (taskkit/sandbox.py)
+    ffmpeg_sandbox: str = "auto"  # auto | required | off: ffmpeg as a per-task uid (taskkit/media/sandbox.py)
     sandbox_uid_base: int = 61184  # first uid of the range leased to ffmpeg runs (systemd's dynamic range)
     sandbox_uid_count: int = 4096
 

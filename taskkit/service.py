@@ -1,7 +1,7 @@
 """Running a family service: one process, roles ``api`` (gRPC), ``worker`` or ``all``.
 
 Start-up: the gRPC server starts NOT_SERVING (with the create path's sweeper beside it in
-``api``/``all``, ``taskkit.outbox``); the worker's per-process resources (models, clients)
+``api``/``all``, ``taskkit.records.outbox``); the worker's per-process resources (models, clients)
 are opened; only then does health say SERVING and the worker start pulling (kserve's rule: a model
 is loaded before the server says it is ready).
 

@@ -1,2 +1,2 @@
 """The tracks family: subtitles, chapters and thumbnails, the first family that calls another
-(intelligence, through its public gRPC API) with child tasks (``taskkit.children``)."""
+(intelligence, through its public gRPC API) with child tasks (``taskkit.runtime.children``)."""

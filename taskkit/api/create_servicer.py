@@ -3,7 +3,7 @@
 A family's servicer is generated (:func:`servicer_for`): one ``Create<Kind>Task`` method per kind,
 each calling ``CreateHelper.create`` with its kind's name; the rules themselves live in the kind's
 parser (``Kind.parse``). A repeated create (an
-``idempotency-key`` or a proposed ``transmute-task-id``, see ``taskkit.request_ids``) returns the
+``idempotency-key`` or a proposed ``transmute-task-id``, see ``taskkit.rpc.metadata``) returns the
 task it made the first time, with ``idempotent-replayed: true`` in the trailing metadata.
 """
 
@@ -19,7 +19,7 @@ from transmute.tasks.v1 import tasks_pb2
 
 from taskkit.config import Settings
 from taskkit.errors import InputError, InvalidRequest, Unimplemented
-from taskkit.fetch import check_url_literal
+from taskkit.fetch import check_scheme, check_url_literal
 from taskkit.options import proto_json
 from taskkit.records import json_values
 from taskkit.records.creator import Retry, TaskCreator
@@ -35,9 +35,11 @@ MAX_FILENAME_CHARS = 200  # with the folder, the task's prefix and package paths
 
 
 def check_spec(spec: tasks_pb2.TaskSpec, settings: Settings) -> None:
-    """What can be judged without fetching anything: ``folder`` and ``filename`` become part of
-    storage keys (path-safe and short enough for every backend), ``metadata`` is bounded and
-    renderable, and an input URL that names a private address outright is refused now rather
+    """Every check of a create's spec, in this one place (the gateway only parses JSON; the
+    write protocol in ``taskkit.records.creator`` only writes): what can be judged without
+    fetching anything. ``folder`` and ``filename`` become part of storage keys (path-safe and
+    short enough for every backend), ``metadata`` is bounded and renderable, the input URL is
+    given, absolute http(s), and one that names a private address outright is refused now rather
     than failing in a worker (names are resolved and checked again there)."""
     for name, limit in (("folder", MAX_FOLDER_CHARS), ("filename", MAX_FILENAME_CHARS)):
         if spec.HasField(name):
@@ -46,16 +48,18 @@ def check_spec(spec: tasks_pb2.TaskSpec, settings: Settings) -> None:
                 raise InvalidRequest(f"'{name}' is {len(value)} characters; the limit is {limit}.")
             check_key(value.strip("/") if name == "folder" else value)
     json_values.check_metadata(
-        json_values.from_struct(spec.metadata),
+        json_values.struct_to_dict(spec.metadata),
         max_depth=settings.max_metadata_depth,
         max_bytes=settings.max_metadata_bytes,
     )
-    if spec.url:
-        try:
-            if own_file_key(spec.url, settings) is None:  # our own links are read from storage
-                check_url_literal(spec.url, allow_private=settings.allow_private_urls)
-        except InputError as exc:
-            raise InvalidRequest(exc.message[:1].upper() + exc.message[1:] + ".") from None
+    if not spec.url:
+        raise InvalidRequest("The 'url' field is required.", kind="url_required")
+    try:
+        check_scheme(spec.url)
+        if own_file_key(spec.url, settings) is None:  # our own links are read from storage
+            check_url_literal(spec.url, allow_private=settings.allow_private_urls)
+    except InputError as exc:
+        raise InvalidRequest(exc.message[:1].upper() + exc.message[1:] + ".") from None
 
 
 def fingerprint(kind: str, request: Any) -> str:

@@ -1,6 +1,6 @@
 """Defence in depth around ffmpeg: every task's ffmpeg runs as a uid of its own.
 
-The demuxer allowlist (``taskkit/demuxers.py``) is what keeps a crafted input from making ffmpeg
+The demuxer allowlist (``taskkit/media/demuxers.py``) is what keeps a crafted input from making ffmpeg
 read other files. This module is for the day a parser bug gets past it: ffmpeg runs as an
 unprivileged uid leased for the task, no two running tasks on a host share one, its work dir is
 the only directory it owns (mode 0700), and the storage root and every other task's work dir are

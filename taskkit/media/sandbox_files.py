@@ -1,12 +1,12 @@
 """Reading and writing in folders the sandboxed ffmpeg could write to, without following what it
 left there.
 
-The worker is root; ffmpeg runs as the task's own uid (``taskkit.sandbox``) and owns its output
+The worker is root; ffmpeg runs as the task's own uid (``taskkit.media.sandbox``) and owns its output
 folders. A compromised ffmpeg could leave a symbolic link where the worker later writes a playlist
 (``master.m3u8`` → ``/etc/passwd``), reads an MPD, or uploads a segment (``seg1.m4s`` → another
 task's files): the worker would then write, read or publish the link's target with root's rights.
 So every such access opens with ``O_NOFOLLOW``, writes replace whatever stood at the name, and
-uploads take regular files only (``taskkit.uploads``).
+uploads take regular files only (``taskkit.runtime.uploads``).
 """
 
 from __future__ import annotations

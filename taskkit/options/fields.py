@@ -63,7 +63,7 @@ def boolean(field: str, value: Any) -> bool:
 
 
 def language(field: str, value: Any) -> str:
-    """A language speech recognition knows (``taskkit.languages``), lowercased: ``"DE"`` → ``"de"``."""
+    """A language speech recognition knows (``options.languages``), lowercased: ``"DE"`` → ``"de"``."""
     if isinstance(value, str) and value.lower() in SPEECH_LANGUAGES:
         return value.lower()
     raise fail(field, 'a language code speech recognition knows, like "en" (ISO 639-1)', value)

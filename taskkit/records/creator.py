@@ -1,13 +1,14 @@
-"""Creating a task: validate → claim the idempotency key → outbox entry → record → work message.
+"""Creating a task whose spec the API checked (``taskkit.api.create_servicer.check_spec``): claim
+the idempotency key → outbox entry → record → work message.
 
 Every step is safe to repeat, so a create retried after any fault ends with exactly one task:
 
-- the task id comes from the client's ``Idempotency-Key`` (``taskkit.idempotency``) or from the
+- the task id comes from the client's ``Idempotency-Key`` (``taskkit.records.idempotency``) or from the
   caller (the gateway proposes one per HTTP request and reuses it on retries), else is new;
 - the record is written with a KV ``create``: a second attempt finds it and returns it (replayed);
 - the work message carries only the record key (a claim check) with ``Nats-Msg-Id`` = task id, so
   the stream stores it once within its duplicate window;
-- the outbox entry (``taskkit.outbox``) is written before the record and cleared after the work
+- the outbox entry (``taskkit.records.outbox``) is written before the record and cleared after the work
   message, so a create that stops in between is finished by the sweeper, never left waiting.
 
 Once the record is stored the task exists, and the reply says so even if queueing has to be left to
@@ -27,8 +28,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from transmute.tasks.v1 import tasks_pb2
 
 from taskkit import ids
-from taskkit.errors import Conflict, InputError, InvalidRequest, NotFound
-from taskkit.fetch import check_scheme
+from taskkit.errors import Conflict, InvalidRequest, NotFound
 from taskkit.records import status
 from taskkit.records.idempotency import IdempotencyKeys
 from taskkit.records.jetstream import Bus
@@ -113,13 +113,7 @@ class TaskCreator:
 def _new_task(
     project: str, kind: str, spec: tasks_pb2.TaskSpec, options: dict, *, task_id: str
 ) -> tasks_pb2.Task:
-    """The record of a new task, or InvalidRequest when the spec cannot make one."""
-    if not spec.url:
-        raise InvalidRequest("The 'url' field is required.", kind="url_required")
-    try:
-        check_scheme(spec.url)
-    except InputError as exc:
-        raise InvalidRequest(exc.message[:1].upper() + exc.message[1:] + ".") from None
+    """The record of a new task, or InvalidRequest when it would be larger than a record may be."""
     task = tasks_pb2.Task(
         id=task_id,
         kind=kind,

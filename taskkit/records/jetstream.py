@@ -6,11 +6,11 @@
   the task's key (a claim check, never media bytes) and ``Nats-Msg-Id`` is the task id.
 - Stream ``EVENTS`` (limits retention, 7 days or 4 GiB), subjects ``tasks.events.<task_id>``.
 - Stream ``OUTBOX`` (limits retention), subjects ``outbox.<family>.<kind>``: one entry per create
-  that may not have been queued yet (``taskkit.outbox``), deleted once it is.
+  that may not have been queued yet (``taskkit.records.outbox``), deleted once it is.
 - KV bucket ``idempotency`` (TTL 24 h): ``<project>.<sha256 of the key>`` → the task id a client's
-  ``Idempotency-Key`` stands for (``taskkit.idempotency``).
+  ``Idempotency-Key`` stands for (``taskkit.records.idempotency``).
 - Stream ``TASK_INDEX`` (limits retention, direct get), subjects ``index.<project>``: one entry per
-  created task in creation order, what listing reads (``taskkit.task_index``).
+  created task in creation order, what listing reads (``taskkit.records.index``).
 - Core subject ``tasks.cancel.<task_id>``: tells the worker running a task to stop it.
 
 Every stream and bucket is created with ``replicas`` copies (``TRANSMUTE_NATS_REPLICAS``: 1 on one
@@ -56,7 +56,7 @@ def work_subject(family: str, kind: str) -> str:
 
 
 def work_consumer(family: str, kind: str) -> str:
-    """The durable pull consumer of one kind's work (``taskkit.worker``); autoscalers read its lag."""
+    """The durable pull consumer of one kind's work (``taskkit.runtime.worker``); autoscalers read its lag."""
     return f"{family}-{kind}"
 
 

@@ -190,7 +190,7 @@ class TaskStore:
         raise Contended(f"Task {split_key(key)[1]} is being updated too often; try again.")
 
     async def list_page(self, project: str, query: ListQuery) -> Page:
-        """One page of a project's tasks in creation order, read from the index (``taskkit.task_index``).
+        """One page of a project's tasks in creation order, read from the index (``taskkit.records.index``).
 
         The index is walked from the cursor's place in the listing order (towards the cursor for
         ``before``, so the page holds its nearest neighbours), filtering on the fields it holds;

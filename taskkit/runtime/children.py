@@ -8,7 +8,7 @@ gRPC API (its address from settings; envoy in production), never by importing it
   worker killed mid-task) finds the child it made before instead of making a second one.
 - **No second download**: the parent stores the input it already fetched under its own task
   prefix and passes a link this deployment signed, with an expiry derived from the parent, which
-  the child's worker reads straight from storage (``taskkit.inputs``). A parent whose own input
+  the child's worker reads straight from storage (``taskkit.runtime.inputs``). A parent whose own input
   was such a link passes that link on.
 - **Followed**: ``WatchTask`` on the child; its progress is one weighted step of the parent's. A
   stream that ends early (the child's API replica restarting) is opened again where it stopped.

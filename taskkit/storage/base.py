@@ -1,6 +1,6 @@
 """Object storage behind one small interface (``Storage``), with three backends chosen by
 ``TRANSMUTE_STORAGE_BACKEND``: ``file`` (a local directory, the default), ``s3`` (any S3-compatible
-endpoint, ``taskkit.storage_s3``) and ``nats`` (the JetStream object store, ``taskkit.storage_nats``).
+endpoint, ``taskkit.storage_s3``) and ``nats`` (the JetStream object store, ``taskkit.storage.nats_objects``).
 
 Keys look like ``<project>/<task_id>/<name>``; a redo of a task writes the same keys, so a
 redelivered task overwrites its outputs instead of duplicating them.

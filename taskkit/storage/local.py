@@ -27,7 +27,7 @@ class FileStorage:
     def __init__(self, root: Path) -> None:
         self._root = root.resolve()
         self._root.mkdir(parents=True, exist_ok=True)
-        # Closed to every other user, the uids sandboxed ffmpeg runs as included (taskkit/sandbox.py).
+        # Closed to every other user, the uids sandboxed ffmpeg runs as included (taskkit/media/sandbox.py).
         if self._root.stat().st_uid == os.geteuid():
             self._root.chmod(0o700)
 

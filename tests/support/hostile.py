@@ -2,7 +2,7 @@
 
 Each one points at a canary, a short MPEG-TS whose size and duration differ from every carrier's,
 so an output made from the canary instead of the served bytes shows in its pixels or duration; or
-at a local listener that must never see a connection. See ``taskkit/demuxers.py`` for why.
+at a local listener that must never see a connection. See ``taskkit/media/demuxers.py`` for why.
 
 * ``polyglot``: an HLS playlist padded with a ``#`` comment line to 188-byte packets, then a valid
   MPEG-TS. libavformat versions disagree on what it is (mpegts or hls).

@@ -5,7 +5,7 @@ unknown field fails), every KEDA ScaledObject against the openAPIV3Schema of KED
 deploy/compose.yaml against the compose-spec schema (both shipped in deploy/schemas/), the NATS
 Helm values against the chart's own default values. By cross-reference, what no schema sees:
 selectors, ports, probe services, autoscaling triggers against the consumers the worker really
-creates (``taskkit.jetstream``), every ``TRANSMUTE_*`` name against ``Settings``, Dockerfile
+creates (``taskkit.records.jetstream``), every ``TRANSMUTE_*`` name against ``Settings``, Dockerfile
 targets, entry points and the termination grace against the task lease. The model bake step of
 the intelligence image runs for real.
 """

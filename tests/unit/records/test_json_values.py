@@ -1,4 +1,4 @@
-"""The bounds on free-form JSON (taskkit.json_values): each refusal names the field that broke it."""
+"""The bounds on free-form JSON (taskkit.records.json_values): each refusal names the field that broke it."""
 
 from __future__ import annotations
 
