@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import create, wait_done
 from tests.support import Origin
-from tests.support.speech import ENGLISH, TOPICS, SpeechCorpus, word_error_rate
+from tests.support.speech import ENGLISH, TOPICS, SpeechCorpus, unseen_copy, word_error_rate
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,16 @@ def test_nsfw_video_samples_every_second(done: dict[str, dict[str, Any]]) -> Non
 def test_cancel_stops_a_transcription(
     api: httpx.Client, speech_origin: Origin, speech_corpus: SpeechCorpus
 ) -> None:
-    task = create(api, "speech", speech_origin.url(speech_corpus.long_speech.name))
+    task = create(
+        api,
+        "speech",
+        speech_origin.url(
+            unseen_copy(
+                speech_corpus.long_speech,
+                speech_corpus.long_speech.with_name(f"cancel_{uuid.uuid4().hex}.m4a"),
+            ).name
+        ),
+    )
     deadline = time.monotonic() + 120
     while (current := api.get(f"/tasks/{task['id']}").json())["status"] != "processing" or not current[
         "progress"

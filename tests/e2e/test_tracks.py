@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import create, wait_done
 from tests.support import Origin
-from tests.support.speech import SpeechCorpus
+from tests.support.speech import SpeechCorpus, unseen_copy
 from tests.support.timed_text_rules import check_cues, parse_srt, parse_webvtt
 
 
@@ -125,7 +126,17 @@ def test_subtitles_of_a_video_without_audio_fail_with_the_childs_reason(
 def test_cancelling_subtitles_cancels_the_speech_child(
     api: httpx.Client, speech_origin: Origin, speech_corpus: SpeechCorpus
 ) -> None:
-    parent = create(api, "subtitles", speech_origin.url(speech_corpus.long_speech.name), language="en")
+    parent = create(
+        api,
+        "subtitles",
+        speech_origin.url(
+            unseen_copy(
+                speech_corpus.long_speech,
+                speech_corpus.long_speech.with_name(f"cancel_{uuid.uuid4().hex}.m4a"),
+            ).name
+        ),
+        language="en",
+    )
     deadline = time.monotonic() + 120
     while not (children := api.get("/tasks", params={"parent_id": parent["id"]}).json()) or children[0][
         "status"
