@@ -13,18 +13,17 @@ The last line is ``ratio <median api / median direct>``; the goal is <= 1.05.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import (
     api_client,
-    cpu_description,
+    bench_parser,
+    bench_run,
     create_task,
     emit,
     load_average,
@@ -63,13 +62,11 @@ def per_rung_argvs(clip: Path, probed: ProbeResult, out: Path) -> list[list[str]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.adaptive", description=__doc__)
+    parser = bench_parser("adaptive", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="api/direct/naive triples to run (default 3)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-adaptive-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("adaptive") as tmp:
         emit("generating a 10 s 1920x1080 30 fps h264+aac clip ...")
         clip = make_hd_clip(tmp / "media")
         probed = asyncio.run(probe(clip))
@@ -103,17 +100,16 @@ def main(argv: list[str] | None = None) -> None:
                         f"({renditions} renditions; {load_average()})"
                     )
 
-        api_median = statistics.median(api_times)
-        direct_median = statistics.median(direct_times)
-        naive_median = statistics.median(naive_times)
-        emit(f"after the run: {load_average()}")
-        emit(
-            f"median naive (one ffmpeg per rung) {naive_median:.3f} s: "
-            f"one decode is {naive_median / direct_median:.2f}x faster"
-        )
-        emit(f"median api {api_median:.3f} s")
-        emit(f"median direct {direct_median:.3f} s")
-        emit(f"ratio {api_median / direct_median:.3f}")
+    api_median = statistics.median(api_times)
+    direct_median = statistics.median(direct_times)
+    naive_median = statistics.median(naive_times)
+    emit(
+        f"median naive (one ffmpeg per rung) {naive_median:.3f} s: "
+        f"one decode is {naive_median / direct_median:.2f}x faster"
+    )
+    emit(f"median api {api_median:.3f} s")
+    emit(f"median direct {direct_median:.3f} s")
+    emit(f"ratio {api_median / direct_median:.3f}")
 
 
 if __name__ == "__main__":

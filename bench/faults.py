@@ -15,17 +15,14 @@ an encode SIGKILLed mid-encode. Prints one table; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import signal
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
-from bench import cpu_description, emit, load_average, running_stack
+from bench import bench_parser, bench_run, emit, running_stack
 from stack import Stack
 from tests.support import Origin, build_corpus
 from tests.support.load import FAULT_ENV, kill_mid_encode, under_load
@@ -63,13 +60,11 @@ def _faults(stack: Stack, video: dict[str, object]) -> dict[str, Callable[[], No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
+    parser = bench_parser("faults", __doc__)
     parser.add_argument("--rate", type=float, default=20.0, help="creates per second (default 20)")
     parser.add_argument("--load", type=float, default=5.0, help="seconds of load before and after each fault")
     args = parser.parse_args()
-    emit(f"machine: {cpu_description()}; {load_average()}")
-    with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
-        root = Path(tmp)
+    with bench_run("faults") as root:
         corpus = build_corpus(root / "corpus")
         names = ["none", "nats", "media", "worker"]
         keys = {name: f"ittybit_bench_{name}_" + secrets.token_hex(6) for name in names}
@@ -86,7 +81,6 @@ def main() -> None:
                 emit(f"{fault} ...")
                 counts = under_load(stack, keys[name], image, make, rate=args.rate, load_s=args.load)
                 rows.append((fault, counts))
-    emit(f"after the run: {load_average()}")
     emit()
     emit("| fault | " + " | ".join(COLUMNS) + " |")
     emit("|---" * (len(COLUMNS) + 1) + "|")

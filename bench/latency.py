@@ -13,14 +13,11 @@ are p50 <= 100 ms and p99 <= 300 ms on 2 cores.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,11 +25,11 @@ import httpx
 from bench import (
     TaskMarks,
     api_client,
+    bench_parser,
+    bench_run,
     cpu_delta,
-    cpu_description,
     create_task,
     emit,
-    load_average,
     percentile,
     running_stack,
     stack_cpu_seconds,
@@ -139,7 +136,7 @@ def report_phases(samples: Sequence[Sample], marks: dict[str, TaskMarks]) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
+    parser = bench_parser("latency", __doc__)
     parser.add_argument("--tasks", type=int, default=200, help="measured tasks (default 200)")
     parser.add_argument("--concurrency", type=int, default=1, help="tasks in flight at once (default 1)")
     parser.add_argument(
@@ -160,10 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     env: dict[str, str] = {}
     if args.worker_concurrency is not None:
         env["TRANSMUTE_WORKER_CONCURRENCY"] = str(args.worker_concurrency)
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp_dir:
-        tmp = Path(tmp_dir)
+    with bench_run("latency") as tmp:
         corpus = build_corpus(tmp / "corpus")
-        emit(f"machine: {cpu_description()}; {load_average()}")
         emit(
             f"task: image {corpus.png_small.name} (64x64 PNG) -> options {OPTIONS}; "
             f"{args.tasks} tasks, concurrency {args.concurrency}, warm-up {args.warmup}; "
@@ -183,7 +178,6 @@ def main(argv: list[str] | None = None) -> None:
             marks = task_marks(stack.config.root / "logs" / "media.log")
 
     latencies = [s.latency for s in samples]
-    emit(f"after the run: {load_average()}")
     emit(f"throughput {len(samples) / elapsed:.1f} tasks/s ({elapsed:.2f} s for {len(samples)} tasks)")
     per_task = ", ".join(f"{name} {seconds * 1000 / len(samples):.1f}" for name, seconds in cpu.items())
     emit(

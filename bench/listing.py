@@ -13,17 +13,14 @@ page). Asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from transmute.tasks.v1 import tasks_pb2
 
-from bench import cpu_description, emit, load_average, percentile
+from bench import bench_parser, bench_run, emit, percentile
 from taskkit import ids
 from taskkit.records import TASKS_BUCKET, Bus, ListQuery, TaskStore, index_subject, status, stub
 from tests.support.nats_server import running_bus
@@ -81,8 +78,8 @@ async def _time_pages(store: TaskStore, project: str, created: list[str], pages:
 
 
 async def run(sizes: list[int], pages: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-listing-") as tmp:
-        async with running_bus(Path(tmp)) as bus:
+    with bench_run("listing") as tmp:
+        async with running_bus(tmp) as bus:
             store = TaskStore(bus)
             project = "bench"
             created: list[str] = []
@@ -106,16 +103,14 @@ async def run(sizes: list[int], pages: int) -> None:
                     f"{size:>7} tasks: page of {PAGE} median {median:.1f} ms, p99 "
                     f"{percentile(spent, 99):.1f} ms ({pages} pages; seeded in {seeded_s:.1f} s)"
                 )
-    emit(f"after the run: {load_average()}")
     emit(f"ratio {medians[-1] / medians[0]:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.listing", description=__doc__)
+    parser = bench_parser("listing", __doc__)
     parser.add_argument("--pages", type=int, default=200, help="pages timed per size (default 200)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="project sizes, ascending")
     args = parser.parse_args(argv)
-    emit(f"machine: {cpu_description()}; {load_average()}")
     asyncio.run(run([int(s) for s in args.sizes.split(",")], args.pages))
 
 

@@ -10,10 +10,8 @@ without the API. Every API time runs from the POST until ``task.succeeded`` on t
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from bench import api_client, bench_parser, bench_run, create_task, emit, running_stack, wait_done
 from intelligence_service import nsfw_model
 from taskkit.config import Settings
 from tests.support import Origin
@@ -58,13 +56,11 @@ def direct_image_ms(model: nsfw_model.NsfwModel, path: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.nsfw", description=__doc__)
+    parser = bench_parser("nsfw", __doc__)
     parser.add_argument("--images", type=int, default=12, help="images to classify (default 12)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-nsfw-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("nsfw") as tmp:
         media = tmp / "media"
         media.mkdir()
         images, video = make_media(media, args.images)
@@ -91,12 +87,11 @@ def main(argv: list[str] | None = None) -> None:
                 per_second = len(images) / (time.perf_counter() - started)
                 video_s = run(video)
 
-        emit(f"after the run: {load_average()}")
-        emit(f"image: api {api_ms:.1f} ms/image, direct model {direct_ms:.1f} ms/image")
-        emit(f"images per second through the API with {CONCURRENCY} concurrent tasks: {per_second:.2f}")
-        per_minute = video_s * 1000 * 60 / VIDEO_SECONDS
-        emit(f"video: {per_minute:.0f} ms per minute of video ({VIDEO_SECONDS} s clip)")
-        emit(f"ratio {api_ms / direct_ms:.3f}")
+    emit(f"image: api {api_ms:.1f} ms/image, direct model {direct_ms:.1f} ms/image")
+    emit(f"images per second through the API with {CONCURRENCY} concurrent tasks: {per_second:.2f}")
+    per_minute = video_s * 1000 * 60 / VIDEO_SECONDS
+    emit(f"video: {per_minute:.0f} ms per minute of video ({VIDEO_SECONDS} s clip)")
+    emit(f"ratio {api_ms / direct_ms:.3f}")
 
 
 if __name__ == "__main__":

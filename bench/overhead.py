@@ -11,20 +11,19 @@ argv (built by the worker's own pure builder from the same options and probe) ru
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import (
     api_client,
+    bench_parser,
+    bench_run,
     cpu_delta,
-    cpu_description,
     create_task,
     emit,
     load_average,
@@ -61,7 +60,7 @@ def run_direct(argv: list[str]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
+    parser = bench_parser("overhead", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="api/direct pairs to run (default 3)")
     parser.add_argument(
         "--wait",
@@ -71,9 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("overhead") as tmp:
         emit("generating a 10 s 1920x1080 30 fps h264+aac clip ...")
         clip = make_hd_clip(tmp / "media")
         emit(f"clip: {clip.name}, {clip.stat().st_size / 1e6:.1f} MB")
@@ -116,23 +113,22 @@ def main(argv: list[str] | None = None) -> None:
                     f"  {task_id}: created->started {mark.started - mark.created:.3f}  "
                     f"started->succeeded {mark.finished - mark.started:.3f}"
                 )
-        emit(f"after the run: {load_average()}")
-        emit(
-            f"min api {min(api_times):.3f} s  min direct {min(direct_times):.3f} s  "
-            f"min ratio {min(api_times) / min(direct_times):.3f}"
-        )
-        cpu_api, cpu_direct = statistics.median(api_cpu), statistics.median(direct_cpu)
-        emit(
-            f"median cpu api {cpu_api:.2f} s  direct {cpu_direct:.2f} s  "
-            f"cpu ratio {cpu_api / cpu_direct:.3f} "
-            "(all stack processes incl. ffmpeg vs. the direct ffmpeg; robust to other load)"
-        )
-        api_median = statistics.median(api_times)
-        direct_median = statistics.median(direct_times)
-        emit(f"median api {api_median:.3f} s")
-        emit(f"median direct {direct_median:.3f} s")
-        emit(f"median overhead {api_median - direct_median:+.3f} s")
-        emit(f"ratio {api_median / direct_median:.3f}")
+    emit(
+        f"min api {min(api_times):.3f} s  min direct {min(direct_times):.3f} s  "
+        f"min ratio {min(api_times) / min(direct_times):.3f}"
+    )
+    cpu_api, cpu_direct = statistics.median(api_cpu), statistics.median(direct_cpu)
+    emit(
+        f"median cpu api {cpu_api:.2f} s  direct {cpu_direct:.2f} s  "
+        f"cpu ratio {cpu_api / cpu_direct:.3f} "
+        "(all stack processes incl. ffmpeg vs. the direct ffmpeg; robust to other load)"
+    )
+    api_median = statistics.median(api_times)
+    direct_median = statistics.median(direct_times)
+    emit(f"median api {api_median:.3f} s")
+    emit(f"median direct {direct_median:.3f} s")
+    emit(f"median overhead {api_median - direct_median:+.3f} s")
+    emit(f"ratio {api_median / direct_median:.3f}")
 
 
 if __name__ == "__main__":

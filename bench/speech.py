@@ -15,14 +15,21 @@ the goal is <= 1.05.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from bench import (
+    api_client,
+    bench_parser,
+    bench_run,
+    create_task,
+    emit,
+    load_average,
+    running_stack,
+    wait_done,
+)
 from intelligence_service.options import SpeechOptions
 from intelligence_service.transcripts import whisper_kwargs
 from intelligence_service.whisper_model import load_whisper
@@ -65,13 +72,11 @@ def one_task_at_a_time(models: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.speech", description=__doc__)
+    parser = bench_parser("speech", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="api/direct pairs to run (default 3)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-speech-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("speech") as tmp:
         media = tmp / "media"
         clip, seconds = monologue(media)
         settings = Settings(worker_concurrency=CONCURRENCY, model_cache_dir=tmp / "models")
@@ -104,12 +109,11 @@ def main(argv: list[str] | None = None) -> None:
                         f"ratio {api_s / direct_s:.3f}  ({load_average()})"
                     )
 
-        api_median = statistics.median(api_times)
-        direct_median = statistics.median(direct_times)
-        emit(f"after the run: {load_average()}")
-        emit(f"median api {api_median:.3f} s, real-time factor {api_median / seconds:.3f}")
-        emit(f"median direct {direct_median:.3f} s, real-time factor {direct_median / seconds:.3f}")
-        emit(f"ratio {api_median / direct_median:.3f}")
+    api_median = statistics.median(api_times)
+    direct_median = statistics.median(direct_times)
+    emit(f"median api {api_median:.3f} s, real-time factor {api_median / seconds:.3f}")
+    emit(f"median direct {direct_median:.3f} s, real-time factor {direct_median / seconds:.3f}")
+    emit(f"ratio {api_median / direct_median:.3f}")
 
 
 if __name__ == "__main__":

@@ -14,16 +14,22 @@ building the cues. A warm-up speech task is not counted. The last line is
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import api_client, cpu_description, create_task, emit, load_average, running_stack, wait_done
+from bench import (
+    api_client,
+    bench_parser,
+    bench_run,
+    create_task,
+    emit,
+    load_average,
+    running_stack,
+    wait_done,
+)
 from bench.speech import monologue, one_task_at_a_time, variant
 from tests.support import Origin
 
@@ -38,13 +44,11 @@ def run(client: httpx.Client, kind: str, url: str, options: dict[str, Any]) -> t
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.subtitles", description=__doc__)
+    parser = bench_parser("subtitles", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="speech/subtitles pairs to run (default 3)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-subtitles-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("subtitles") as tmp:
         media = tmp / "media"
         clip, seconds = monologue(media)
         env = one_task_at_a_time(tmp / "models")
@@ -68,12 +72,11 @@ def main(argv: list[str] | None = None) -> None:
                         f"ratio {subtitles_s / speech_s:.3f}  ({load_average()})"
                     )
 
-        speech_median = statistics.median(speech_times)
-        subtitles_median = statistics.median(subtitles_times)
-        emit(f"after the run: {load_average()}")
-        emit(f"median speech {speech_median:.3f} s (real-time factor {speech_median / seconds:.3f})")
-        emit(f"median subtitles {subtitles_median:.3f} s")
-        emit(f"ratio {subtitles_median / speech_median:.3f}")
+    speech_median = statistics.median(speech_times)
+    subtitles_median = statistics.median(subtitles_times)
+    emit(f"median speech {speech_median:.3f} s (real-time factor {speech_median / seconds:.3f})")
+    emit(f"median subtitles {subtitles_median:.3f} s")
+    emit(f"ratio {subtitles_median / speech_median:.3f}")
 
 
 if __name__ == "__main__":

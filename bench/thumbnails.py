@@ -15,16 +15,15 @@ worker runs) is not counted. At the end, once, (c) the naive way: one ffmpeg pro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from bench import (
     api_client,
-    cpu_description,
+    bench_parser,
+    bench_run,
     create_task,
     emit,
     load_average,
@@ -55,13 +54,11 @@ def per_frame_argvs(clip: Path, probed: ProbeResult, board: Storyboard, out: Pat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.thumbnails", description=__doc__)
+    parser = bench_parser("thumbnails", __doc__)
     parser.add_argument("--rounds", type=int, default=5, help="api/direct pairs to run (default 5)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench-thumbnails-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        emit(f"machine: {cpu_description()}; {load_average()}")
+    with bench_run("thumbnails") as tmp:
         emit(f"generating a {CLIP_SECONDS} s 1280x720 30 fps h264+aac clip ...")
         clip = make_hd_clip(tmp / "media", seconds=CLIP_SECONDS, width=1280, height=720)
         probed = asyncio.run(probe(clip))
@@ -111,17 +108,16 @@ def main(argv: list[str] | None = None) -> None:
         # unevenly for whichever of api and direct ran next.
         naive_times.append(timed_argvs(naive, tmp / "naive"))
 
-        api_median = statistics.median(api_times)
-        direct_median = statistics.median(direct_times)
-        naive_median = statistics.median(naive_times)
-        emit(f"after the run: {load_average()}")
-        emit(
-            f"median naive (one ffmpeg per frame) {naive_median:.3f} s: "
-            f"one pass is {naive_median / direct_median:.2f}x faster"
-        )
-        emit(f"median api {api_median:.3f} s")
-        emit(f"median direct {direct_median:.3f} s")
-        emit(f"ratio {api_median / direct_median:.3f}")
+    api_median = statistics.median(api_times)
+    direct_median = statistics.median(direct_times)
+    naive_median = statistics.median(naive_times)
+    emit(
+        f"median naive (one ffmpeg per frame) {naive_median:.3f} s: "
+        f"one pass is {naive_median / direct_median:.2f}x faster"
+    )
+    emit(f"median api {api_median:.3f} s")
+    emit(f"median direct {direct_median:.3f} s")
+    emit(f"ratio {api_median / direct_median:.3f}")
 
 
 if __name__ == "__main__":
