@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from gateway.http_limits import header_limited_protocol
+from gateway.core import header_limited_protocol
 from gateway.main import create_app
 from taskkit import logs
 from taskkit.config import get_settings

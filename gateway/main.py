@@ -12,11 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import errors
-from gateway.api import deps
-from gateway.api.routes import files, signatures, tasks
-from gateway.body_limit import BodyLimit
-from gateway.core.auth import KeyRing
+from gateway.api import ROUTERS, HealthOut, authenticate
+from gateway.core import (
+    BodyLimit,
+    KeyRing,
+    from_domain,
+    on_domain_error,
+    on_http_error,
+    on_rpc_error,
+    on_validation_error,
+)
 from taskkit.config import Settings
 from taskkit.errors import TransmuteError
 from taskkit.rpc import Clients
@@ -27,7 +32,7 @@ _KEYED_PREFIXES = ("/tasks", "/signatures")  # /files links carry their own sign
 
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
     """FastAPI documents a 422 on every operation, but this API answers 400 ``{kind, message}``
-    (gateway.errors.on_validation_error); drop the 422s so the document tells the truth."""
+    (gateway.core.errors.on_validation_error); drop the 422s so the document tells the truth."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         for path in schema["paths"].values():
@@ -61,28 +66,27 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = KeyRing.from_settings(settings)
     app.state.storage = open_storage(settings)
-    app.add_exception_handler(TransmuteError, errors.on_domain_error)
-    app.add_exception_handler(grpc.aio.AioRpcError, errors.on_rpc_error)
-    app.add_exception_handler(RequestValidationError, errors.on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
+    app.add_exception_handler(TransmuteError, on_domain_error)
+    app.add_exception_handler(grpc.aio.AioRpcError, on_rpc_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
 
     @app.middleware("http")
-    async def authenticate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def api_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """API-key routes check the key first: no 400 about a body for a caller who is not allowed in."""
         if request.url.path.startswith(_KEYED_PREFIXES):
             try:
-                deps.authenticate(request)
+                authenticate(request)
             except TransmuteError as exc:
-                return errors.from_domain(exc)
+                return from_domain(exc)
         return await call_next(request)
 
     @app.get("/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> HealthOut:
+        return HealthOut(status="ok")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
-    app.include_router(tasks.router)
-    app.include_router(files.router)
-    app.include_router(signatures.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

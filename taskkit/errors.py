@@ -2,7 +2,7 @@
 
 Each error carries a stable snake_case ``kind`` (the HTTP error body's ``kind``) and a message that
 is one actionable sentence. The gRPC interceptor maps these to status codes once
-(``taskkit.rpc.errors``); the gateway maps status codes to HTTP once (``gateway.errors``).
+(``taskkit.rpc.errors``); the gateway maps status codes to HTTP once (``gateway.core.errors``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.core.auth import KeyRing
-from gateway.versions import resolve_version
+from gateway.api.versions import resolve_version
+from gateway.core import KeyRing
 from taskkit.config import Settings
 from taskkit.rpc import Clients
 from taskkit.storage import Storage

@@ -7,6 +7,11 @@ link (an S3 presigned GET, with ``TRANSMUTE_S3_PRESIGNED_DOWNLOADS``), taking th
 gateway; a folder grant (an HLS/DASH package, a thumbnails sprite set) is always streamed here,
 because a player resolves the playlist's relative references against the playlist's own URL, and
 those must stay under the same signed ``/files/<expiry>/<signature>/`` prefix.
+
+A download opens one version of the file (``taskkit.storage.base``): its ``Content-Length`` and
+``Content-Range`` come from the same version as its bytes, so an overwrite meanwhile never makes a
+response shorter than it says or mixes two files; where the old version is gone the stream stops
+with an error, which the client sees as a broken response, not as a complete one.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ import posixpath
 import time
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from gateway.api.deps import SettingsDep, StorageDep
-from gateway.byte_ranges import Unsatisfiable, parse_range
-from gateway.schemas import ErrorBody, FileOut
+from gateway.api.schemas import ErrorBody, FileOut
+from gateway.core import Unsatisfiable, parse_range
 from taskkit.errors import PermissionDenied
-from taskkit.storage import signing
+from taskkit.storage import Storage, Version, read_and_close, signing
 
 router = APIRouter(prefix=signing.FILES_ROUTE, tags=["files"])
 
@@ -56,9 +61,23 @@ async def download(
     expiry: int, sig: str, key: str, request: Request, settings: SettingsDep, storage: StorageDep
 ) -> Response:
     grant = _authorize(settings, "get", expiry, sig, key)
-    size = await storage.size(key)
+    version = await storage.open(key)  # the size and the bytes served are of this one version
+    try:
+        response = await _answer(request, storage, key, grant == key, expiry, version)
+    except BaseException:
+        await version.aclose()
+        raise
+    if not isinstance(response, StreamingResponse):
+        await version.aclose()  # a streamed body closes it when it ends
+    return response
+
+
+async def _answer(
+    request: Request, storage: Storage, key: str, single: bool, expiry: int, version: Version
+) -> Response:
+    size = version.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": _CACHE}
-    if request.method == "GET" and grant == key:
+    if request.method == "GET" and single:
         direct = await storage.download_url(key, expires_in=expiry - int(time.time()))
         if direct is not None:
             return RedirectResponse(direct, status_code=307, headers={"Cache-Control": "no-store"})
@@ -75,14 +94,13 @@ async def download(
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media_type)
     return StreamingResponse(
-        storage.read(key, start, length), status_code=status, headers=headers, media_type=media_type
+        read_and_close(version, start, length), status_code=status, headers=headers, media_type=media_type
     )
 
 
 @router.put(
     "/{expiry}/{sig}/{key:path}",
     status_code=201,
-    response_model=FileOut,
     responses={403: {"model": ErrorBody}, 400: {"model": ErrorBody}},
     openapi_extra={
         "requestBody": {
@@ -93,7 +111,7 @@ async def download(
 )
 async def upload(
     expiry: int, sig: str, key: str, request: Request, settings: SettingsDep, storage: StorageDep
-) -> JSONResponse:
+) -> FileOut:
     """Store the request body under the signed path; the reply's ``url`` can be a task's input."""
     _authorize(settings, "put", expiry, sig, key)
     size = await storage.put_stream(key, request.stream(), max_bytes=settings.max_input_bytes)
@@ -101,5 +119,4 @@ async def upload(
     url = signing.signed_url(
         settings.base_url, settings.signing_secret.get_secret_value(), key, ttl=settings.link_ttl_seconds
     )
-    body = FileOut(filename=filename, folder=folder or None, filesize=size, url=url)
-    return JSONResponse(body.model_dump(), status_code=201)
+    return FileOut(filename=filename, folder=folder or None, filesize=size, url=url)

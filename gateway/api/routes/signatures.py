@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from gateway.api.deps import ProjectDep, SettingsDep
-from gateway.schemas import ErrorBody, SignatureCreate, SignatureOut
-from gateway.validation import CheckedRoute
+from gateway.api.schemas import ErrorBody, SignatureCreate, SignatureOut
+from gateway.core import CheckedRoute
 from taskkit.errors import InvalidRequest
 from taskkit.storage import signing
 
@@ -19,13 +18,8 @@ _DEFAULT_TTL_S = 3600
 _MAX_TTL_S = 7 * 24 * 3600
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=SignatureOut,
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
-)
-async def create_signature(body: SignatureCreate, project: ProjectDep, settings: SettingsDep) -> JSONResponse:
+@router.post("", status_code=201, responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}})
+async def create_signature(body: SignatureCreate, project: ProjectDep, settings: SettingsDep) -> SignatureOut:
     now = int(time.time())
     expiry = body.expiry if body.expiry is not None else now + _DEFAULT_TTL_S
     if not now < expiry <= now + _MAX_TTL_S:
@@ -37,7 +31,7 @@ async def create_signature(body: SignatureCreate, project: ProjectDep, settings:
         settings.signing_secret.get_secret_value(), key, expiry=expiry, method=body.method
     )
     sig = path.split("/")[3]
-    out = SignatureOut(
+    return SignatureOut(
         domain=settings.base_url.split("://", 1)[-1],
         filename=body.filename,
         folder=folder,
@@ -46,4 +40,3 @@ async def create_signature(body: SignatureCreate, project: ProjectDep, settings:
         signature=sig,
         url=settings.base_url + path,
     )
-    return JSONResponse(out.model_dump(), status_code=201)

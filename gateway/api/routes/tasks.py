@@ -14,14 +14,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from google.protobuf import struct_pb2
 from transmute.tasks.v1 import tasks_pb2
 
-from gateway import retry
 from gateway.api.deps import ClientsDep, ProjectDep, SettingsDep, VersionDep
-from gateway.errors import describe_rpc_error
-from gateway.kinds import KINDS
-from gateway.presenter import task_json
-from gateway.schemas import ErrorBody, TaskCreate, TaskOut
-from gateway.validation import CheckedRoute
-from gateway.versions import MAX_PAGE_NUMBER, V2025_08_20, page_window_a25, request_from_a25, task_to_a25
+from gateway.api.kinds import KINDS
+from gateway.api.schemas import ErrorBody, TaskCreate, TaskOut
+from gateway.api.task_json import task_json
+from gateway.api.versions import MAX_PAGE_NUMBER, V2025_08_20, page_window_a25, request_from_a25, task_to_a25
+from gateway.core import CheckedRoute, describe_rpc_error, retry
 from taskkit import ids
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest
@@ -141,6 +139,7 @@ async def create_task(
     )
     replayed = idempotency_key is not None and (metadata.REPLAYED_KEY, "true") in trailing
     headers = {"Idempotent-Replayed": "true"} if replayed else None
+    # A JSONResponse, not the response model: its shape depends on Accept-Version (2025-08-20 is no TaskOut).
     return JSONResponse(_shape(task, version), status_code=201, headers=headers)
 
 
@@ -196,6 +195,7 @@ async def list_tasks(
     )
     headers = {"Has-More": "true" if result.has_more else "false", "Limit": str(query.limit)}
     headers.update(_links(request, settings.base_url, result, page if version == V2025_08_20 else None))
+    # A JSONResponse, not the response model: its shape depends on Accept-Version (2025-08-20 is no TaskOut).
     return JSONResponse([_shape(t, version) for t in result.tasks], headers=headers)
 
 
@@ -209,6 +209,7 @@ async def get_task(
         metadata=project_metadata(project),
         timeout_s=settings.request_timeout_seconds,
     )
+    # A JSONResponse, not the response model: its shape depends on Accept-Version (2025-08-20 is no TaskOut).
     return JSONResponse(_shape(task, version))
 
 
@@ -222,6 +223,7 @@ async def cancel_task(
         metadata=project_metadata(project),
         timeout=settings.request_timeout_seconds,
     )
+    # A JSONResponse, not the response model: its shape depends on Accept-Version (2025-08-20 is no TaskOut).
     return JSONResponse(_shape(task, version))
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from transmute.tracks.v1 import tracks_pb2_grpc
 
-from gateway.errors import from_domain
+from gateway.core import from_domain
 from taskkit.api import servicer_for
 from taskkit.config import Settings
 from taskkit.errors import Unimplemented

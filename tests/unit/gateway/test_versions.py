@@ -1,5 +1,5 @@
 """Version resolution and the D25 ⇄ A25 translation, including the real ittybit SDK 1.0.0 run
-offline against an ``httpx.MockTransport`` that answers with :mod:`gateway.versions` output."""
+offline against an ``httpx.MockTransport`` that answers with :mod:`gateway.api.versions` output."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from ittybit import AsyncIttybit, Ittybit
 from ittybit.core.api_error import ApiError
 
-from gateway.versions import (
+from gateway.api import (
     LATEST,
     V2025_08_20,
     page_window_a25,
@@ -325,7 +325,7 @@ def test_page_window_a25_rejects_out_of_range(page: int, limit: int) -> None:
 
 class FakeGateway:
     """Just enough of the gateway's A25 path to drive the SDK: every answer comes from
-    :mod:`gateway.versions`, and every request is kept for the assertions."""
+    :mod:`gateway.api.versions`, and every request is kept for the assertions."""
 
     def __init__(self, tasks: list[dict[str, Any]]) -> None:
         self.tasks = {task["id"]: task for task in tasks}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from transmute.tasks.v1 import tasks_pb2
 
-from gateway.presenter import task_json
+from gateway.api import task_json
 from intelligence_service import nsfw
 from intelligence_service.options import (
     SpeechOptions,

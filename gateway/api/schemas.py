@@ -1,10 +1,17 @@
-"""Pydantic models of the HTTP API's bodies, used for request parsing and the OpenAPI document."""
+"""Pydantic models of the HTTP API's bodies: they parse requests, build the OpenAPI document and
+render the responses of the routes that return them. The task routes render their bodies by hand
+(the shape depends on the API version) and document ``TaskOut``; tests/unit/gateway/test_openapi.py
+checks that what they send is what the document says."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
 
 
 class ErrorBody(BaseModel):

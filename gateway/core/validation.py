@@ -4,12 +4,12 @@ FastAPI parses bodies with ``json.loads``, which accepts ``Infinity``/``NaN``, l
 surrogates (``"\\ud800"``) and any nesting depth. None of them can be answered or stored: a
 response with one fails to render, a surrogate cannot be encoded for gRPC, and protobuf refuses
 messages nested past 100 levels. :class:`CheckedRoute` gives every route of a router a request
-whose ``json()`` refuses them with a 400 naming the field (``taskkit.json_values``), so no route
-needs its own guard. FastAPI passes an ``HTTPException`` raised there through unchanged, and
-``gateway.errors.on_http_error`` renders it as ``{kind: "request_invalid", message}``.
+whose ``json()`` refuses them with a 400 naming the field (``taskkit.records.json_values``), so no
+route needs its own guard. FastAPI passes an ``HTTPException`` raised there through unchanged, and
+``gateway.core.errors.on_http_error`` renders it as ``{kind: "request_invalid", message}``.
 
-Query parameters are bounded where they are declared (``Query(ge=, le=)``); headers by
-``gateway.http_limits``; body size by ``gateway.body_limit``.
+Query parameters are bounded where they are declared (``Query(ge=, le=)``); the head and the body
+size by ``gateway.core.limits``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A service being restarted or redeployed, or NATS restarting under it, answers UNAVAILABLE for a
 few seconds. Calls that are safe to repeat go through ``call``: reads, and creates, which carry a
-task id proposed once per HTTP request (``taskkit.request_ids``) so that a repeat finds the task
+task id proposed once per HTTP request (``taskkit.rpc.metadata``) so that a repeat finds the task
 of an attempt whose reply was lost instead of making a second one. A restart then costs the client
 latency, not an error; only when the service stays unavailable for the whole request deadline is
 the answer 503 ``service_unavailable`` (with ``Retry-After``).

@@ -1,11 +1,13 @@
-"""Limits on a request's head (request line + headers): past them, ``431`` JSON before the app runs.
+"""Limits on a request's size, answered ``{kind, message}`` before the app reads past them: its
+head (request line + headers) → ``431`` in the HTTP protocol (:class:`HeaderLimitedProtocol`),
+its body → ``413`` in ASGI (:class:`BodyLimit`).
 
-Why here, in uvicorn's httptools protocol: httptools has no limit on the head at all, and it joins
-every header value in Python bytes (``+=`` once per TCP read), so a 50 MB header costs memory and
-quadratic copying before uvicorn, let alone the ASGI app, sees a single header. No middleware can
-help: by the time ASGI sees a request its head is already parsed. uvicorn's only head limit is
-h11's ``h11_max_incomplete_event_size``, which answers a plain-text 400 (this API answers
-``{kind, message}``), has no header count, and trades llhttp for a pure-Python parser.
+Why the head is limited in uvicorn's httptools protocol: httptools has no limit on the head at
+all, and it joins every header value in Python bytes (``+=`` once per TCP read), so a 50 MB header
+costs memory and quadratic copying before uvicorn, let alone the ASGI app, sees a single header.
+No middleware can help: by the time ASGI sees a request its head is already parsed. uvicorn's only
+head limit is h11's ``h11_max_incomplete_event_size``, which answers a plain-text 400 (this API
+answers ``{kind, message}``), has no header count, and trades llhttp for a pure-Python parser.
 
 How: the parser is fed one piece at a time, and no piece runs past the next point where a part of
 a message can end: a head at its blank line (llhttp, as uvicorn sets it up, insists on CRLF, so
@@ -19,6 +21,11 @@ Requests pipelined before it are answered first (answers go in request order); u
 else arrives is read and dropped. A client still sending when the socket closes gets a reset; the
 431 went out before it. This leans on uvicorn internals (the parser callbacks, ``cycle``,
 ``on_response_complete``); tests/e2e/test_header_limits.py holds the behaviour across upgrades.
+
+The body limit also holds for chunked bodies (no Content-Length): pure ASGI, so it can count bytes
+as they arrive and stop reading at the limit, instead of buffering an oversized body first. Past
+the limit it answers 413 itself, tells the app the client went away, and drops whatever the app
+then tries to send. Signed uploads (PUT /files/...) have their own, larger limit.
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gateway.errors import error_body
+from gateway.core.errors import error_body
 from taskkit.config import Settings
 
 _BLANK_LINE = b"\r\n\r\n"
@@ -162,3 +170,42 @@ def header_limited_protocol(settings: Settings) -> type[HeaderLimitedProtocol]:
         max_header_count = settings.max_header_count
 
     return Configured
+
+
+class BodyLimit:
+    """ASGI middleware: ``413`` past ``max_bytes`` of request body (signed PUT uploads excepted)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "PUT":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_body(
+            413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."
+        )
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        received = 0
+        rejected = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes and not rejected:
+                    rejected = True
+                    await too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
