@@ -48,7 +48,8 @@ run: setup
 	$(PY) -m stack
 
 # The same API on :8080 as a cluster serves it: 3 NATS nodes, 2 API + 2 worker processes per family,
-# 2 gateways, envoy in front (stack/__main__.py --scaled; state under var/scaled/).
+# 2 gateways, envoy in front (stack/__main__.py --scaled; state under var/scaled/). Both run targets
+# restart a process that dies, with backoff, and stop only when one keeps crashing (stack/supervisor.py).
 run-scaled: setup
 	$(PY) -m stack --scaled
 

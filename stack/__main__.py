@@ -6,6 +6,11 @@ envoy in front (its public listener on ``TRANSMUTE_HTTP_PORT``, its internal gRP
 ``TRANSMUTE_ENVOY_GRPC_PORT`` for the gateways and tracks → intelligence, its admin page on
 ``TRANSMUTE_ENVOY_ADMIN_PORT``). Both use the ``file`` storage backend under ``var/`` unless
 ``TRANSMUTE_STORAGE_BACKEND`` (and that backend's settings) is set.
+
+Both keep running when one process dies, as a cluster does: the supervisor (stack/supervisor.py)
+starts it again as it was, with backoff, and says so on stdout and in ``logs/stack.log``. A process
+that keeps crashing (more than 5 exits within 60 s) is given up on, named with its log file, and
+then the stack stops and exits with code 1.
 """
 
 from __future__ import annotations
@@ -18,13 +23,12 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-from stack import Stack, StackConfig
+from stack import Stack, StackConfig, Supervisor, free_port
 from taskkit.storage import signing
 
 log = logging.getLogger("stack")
@@ -57,19 +61,23 @@ def storage_settings(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in environ.items() if name.startswith(_STORAGE_PREFIXES)}
 
 
-def scaled(config: StackConfig) -> StackConfig:
+def scaled(config: StackConfig, environ: Mapping[str, str] | None = None) -> StackConfig:
     """The ``--scaled`` shape of ``config``, under ``<var>/scaled`` (a one-node store cannot join a
-    cluster, so the two stacks keep their state apart)."""
+    cluster, so the two stacks keep their state apart). Its first nats node takes a free port like
+    the other nodes unless ``TRANSMUTE_NATS_PORT`` names one: clients are given every node's URL, so
+    no fixed port is needed, and a fixed one would collide with a ``make run`` beside it."""
+    environ = os.environ if environ is None else environ
     return dataclasses.replace(
         config,
         root=config.root / "scaled",
+        nats_port=int(environ["TRANSMUTE_NATS_PORT"]) if "TRANSMUTE_NATS_PORT" in environ else free_port(),
         nats_nodes=3,
         api_replicas=2,
         workers=2,
         gateways=2,
         envoy=True,
-        envoy_grpc_port=int(os.environ.get("TRANSMUTE_ENVOY_GRPC_PORT", "50050")),
-        envoy_admin_port=int(os.environ.get("TRANSMUTE_ENVOY_ADMIN_PORT", "9901")),
+        envoy_grpc_port=int(environ.get("TRANSMUTE_ENVOY_GRPC_PORT", "50050")),
+        envoy_admin_port=int(environ.get("TRANSMUTE_ENVOY_ADMIN_PORT", "9901")),
     )
 
 
@@ -87,8 +95,6 @@ def main() -> None:
         help="without intelligence_service and tracks_service (no models to load)",
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     var = args.var.resolve()
     var.mkdir(parents=True, exist_ok=True)
     secret_file = var / "signing_secret"
@@ -111,18 +117,15 @@ def main() -> None:
     )
     if args.scaled:
         config = scaled(config)
+    _log_to(config.root / "logs" / "stack.log")
     stack = Stack(config)
     stack.config.env["TRANSMUTE_PUBLIC_URL"] = os.environ.get(
         "TRANSMUTE_PUBLIC_URL", f"http://localhost:{config.http_port}"
     )
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    supervisor = Supervisor(stack)
+    signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
+    given_up = None
     try:
         stack.start()
         base = f"http://localhost:{config.http_port}"
@@ -137,20 +140,24 @@ def main() -> None:
         )  # fmt: skip
         if args.scaled:
             log.info("Processes: %s\nNATS: %s\n", " ".join(stack.procs), stack.nats_url)
-        while not stopping:
-            for name, proc in stack.procs.items():
-                if proc.poll() is not None:
-                    log.error(
-                        "%s exited with code %s; see %s",
-                        name,
-                        proc.returncode,
-                        config.root / "logs" / f"{name}.log",
-                    )
-                    stopping = True
-            time.sleep(0.5)
+        given_up = supervisor.run()  # until Ctrl-C, or a process that keeps crashing
     finally:
         log.info("stopping…")
         stack.stop()
+    if given_up is not None:
+        log.error("stopped because %s kept crashing", given_up)
+        raise SystemExit(1)
+
+
+def _log_to(path: Path) -> None:
+    """The stack's own messages (restarts included) on stdout and in ``logs/stack.log``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(path)],
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

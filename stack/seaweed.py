@@ -18,8 +18,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stack import free_port, wait_port
 from stack.binaries import wheel_binary
+from stack.ports import free_port, wait_port
 
 log = logging.getLogger(__name__)
 

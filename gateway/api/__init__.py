@@ -1,10 +1,10 @@
 """The HTTP API: its routes, the shapes of its bodies (the pydantic schemas the OpenAPI document is
-built from, a task as JSON, and the 2025-08-20 API version's shapes), which family serves each
-kind, and the dependencies the routes share (settings, clients, storage, project, version).
+built from, a task as JSON, and the 2025-08-20 API version's shapes), and the dependencies the
+routes share (settings, clients, storage, project, version). Which family serves a kind is read
+from the protos (``taskkit.rpc.KINDS``).
 """
 
 from gateway.api.deps import authenticate
-from gateway.api.kinds import KINDS, KindRoute
 from gateway.api.routes import ROUTERS
 from gateway.api.schemas import (
     ErrorBody,
@@ -28,7 +28,6 @@ from gateway.api.versions import (
 )
 
 __all__ = [
-    "KINDS",
     "LATEST",
     "ROUTERS",
     "V2025_08_20",
@@ -36,7 +35,6 @@ __all__ = [
     "FileEntryOut",
     "FileOut",
     "HealthOut",
-    "KindRoute",
     "RenditionOut",
     "SignatureCreate",
     "SignatureOut",

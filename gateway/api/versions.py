@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from taskkit.errors import InvalidRequest
+from taskkit.rpc import kinds_of
 
 LATEST = "latest"
 V2025_08_20 = "2025-08-20"
@@ -58,9 +59,9 @@ _D25_KIND = {a25: d25 for d25, a25 in _A25_KIND.items()}
 
 # A25 classed files by ``object``: media renditions are sources, timed text and thumbnail
 # sprites are tracks, analysis results are intelligence.
-_TRACK_KINDS = frozenset({"subtitles", "chapters", "thumbnails"})
-_INTELLIGENCE_KINDS = frozenset({"speech", "nsfw", "summary", "outline"})
-_MEDIA_KINDS = frozenset({"video", "image", "audio"})
+_TRACK_KINDS = kinds_of("tracks")  # their outputs are A25 "track" files
+_INTELLIGENCE_KINDS = kinds_of("intelligence")  # theirs are "intelligence" files
+_MEDIA_FILE_KINDS = frozenset({"video", "image", "audio"})  # A25 source file kinds, by MIME type
 
 # Request keys that describe the task rather than configure it; anything else at the top level
 # of a create body is a flat (A25-style) option.
@@ -244,7 +245,7 @@ def _file_to_a25(entry: Mapping[str, Any], *, object_: str, kind: Any) -> dict[s
 def _media_kind(entry: Mapping[str, Any], fallback: Any) -> Any:
     """video/image/audio from the MIME type, which A25 used as a source file's ``kind``."""
     major = str(entry.get("type") or "").partition("/")[0]
-    return major if major in _MEDIA_KINDS else fallback
+    return major if major in _MEDIA_FILE_KINDS else fallback
 
 
 def _error_text(error: Any) -> str | None:

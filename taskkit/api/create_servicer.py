@@ -10,7 +10,6 @@ task it made the first time, with ``idempotent-replayed: true`` in the trailing 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -24,7 +23,7 @@ from taskkit.options import proto_json
 from taskkit.records import json_values
 from taskkit.records.creator import Retry, TaskCreator
 from taskkit.rpc import metadata
-from taskkit.rpc.clients import rpc_name
+from taskkit.rpc.kinds import kind_of_rpc, rpc_name
 from taskkit.rpc.metadata import project_of
 from taskkit.runtime.family import Kind
 from taskkit.runtime.inputs import own_file_key
@@ -116,8 +115,8 @@ def servicer_for(base: type, kinds: Iterable[str]) -> Callable[[CreateHelper], o
 
     methods: dict[str, Any] = {"__init__": init}
     for name in dir(base):  # RPCs of the proto this family does not run yet: a clear 501
-        if name.startswith("Create") and name.endswith("Task"):
-            methods[name] = unavailable(re.sub(r"(?<!^)(?=[A-Z])", "_", name[6:-4]).lower())
+        if (declared := kind_of_rpc(name)) is not None:
+            methods[name] = unavailable(declared)
     for kind in kinds:
         if not hasattr(base, rpc_name(kind)):
             raise TypeError(f"{base.__name__} has no {rpc_name(kind)} RPC for kind {kind}")

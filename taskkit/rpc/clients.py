@@ -17,24 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from transmute.intelligence.v1 import intelligence_pb2_grpc
-from transmute.media.v1 import media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2_grpc
-from transmute.tracks.v1 import tracks_pb2_grpc
 
 from taskkit.config import Settings
 from taskkit.errors import Unimplemented
-
-_STUBS = {
-    "media": media_pb2_grpc.MediaStub,
-    "tracks": tracks_pb2_grpc.TracksStub,
-    "intelligence": intelligence_pb2_grpc.IntelligenceStub,
-}
-
-
-def rpc_name(kind: str) -> str:
-    """The Create RPC of a kind: ``adaptive_video`` → ``CreateAdaptiveVideoTask``."""
-    return "Create" + "".join(part.title() for part in kind.split("_")) + "Task"
+from taskkit.rpc.kinds import FAMILY_SERVICES
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
@@ -78,7 +65,7 @@ class Clients:
                 channels[family] = open_channel(address, credentials)
         return cls(
             tasks=tasks_pb2_grpc.TasksStub(channels["media"]),
-            families={name: _STUBS[name](channel) for name, channel in channels.items()},
+            families={name: FAMILY_SERVICES[name].stub(channel) for name, channel in channels.items()},
             channels=channels,
         )
 

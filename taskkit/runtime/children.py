@@ -38,7 +38,8 @@ from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from taskkit.errors import Cancelled, InputError, Unimplemented
 from taskkit.records import status
 from taskkit.rpc import metadata
-from taskkit.rpc.clients import Clients, rpc_name
+from taskkit.rpc.clients import Clients
+from taskkit.rpc.kinds import rpc_name
 from taskkit.rpc.metadata import project_metadata
 from taskkit.runtime.context import TaskContext
 from taskkit.runtime.inputs import own_file_key

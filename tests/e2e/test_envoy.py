@@ -6,7 +6,8 @@ server and ``TRANSMUTE_GRPC_CLIENT_*`` on the gateway's channels; envoy, rendere
 Through envoy's public listener: tasks are created and read, task events stream until the task
 ends, an outside ``transmute-project`` header never reaches a gateway and bodies over the limit are
 refused. Through its internal listener: Media and Tasks gRPC calls, and the same calls as REST
-through the gRPC-JSON transcoder.
+through the gRPC-JSON transcoder. And envoy checks who answers: a media upstream presenting another
+family's certificate (same CA, valid chain) is refused, one presenting media's own is not.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import secrets
 import signal
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from transmute.media.v1 import media_pb2, media_pb2_grpc
 from transmute.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -30,7 +34,7 @@ from stack.envoy import EnvoyConfig, TlsFiles, envoy_argv, render
 from taskkit.rpc.metadata import PROJECT_KEY
 from tests.conftest import create, wait_done
 from tests.support import Corpus, Origin
-from tests.support.certs import Certs, make_certs
+from tests.support.certs import Certs, KeyPair, make_certs
 from tests.support.sse import read_sse
 
 DESCRIPTOR = Path(__file__).resolve().parents[2] / "gen" / "transmute.pb"
@@ -127,8 +131,8 @@ def mtls_stack(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterat
         tracks=False,
         env={
             "TRANSMUTE_API_KEYS_FILE": str(keys_file),
-            "TRANSMUTE_GRPC_TLS_CERT": str(certs.server_cert),
-            "TRANSMUTE_GRPC_TLS_KEY": str(certs.server_key),
+            "TRANSMUTE_GRPC_TLS_CERT": str(certs.service("media").cert),
+            "TRANSMUTE_GRPC_TLS_KEY": str(certs.service("media").key),
             "TRANSMUTE_GRPC_TLS_CA": str(certs.ca),
             "TRANSMUTE_GRPC_CLIENT_CERT": str(certs.client_cert),
             "TRANSMUTE_GRPC_CLIENT_KEY": str(certs.client_key),
@@ -269,3 +273,62 @@ async def _plaintext_call(target: str) -> grpc.StatusCode:
         except grpc.aio.AioRpcError as exc:
             return exc.code()
     return grpc.StatusCode.OK
+
+
+@contextmanager
+def family_server(pair: KeyPair, ca: Path) -> Iterator[int]:
+    """A gRPC server on a free port presenting ``pair`` and requiring a client certificate of
+    ``ca``, SERVING for Media's health check, answering ``Media/CreateImageTask`` with b"answered"."""
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    checks = health.HealthServicer()
+    checks.set("transmute.media.v1.Media", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    answer = grpc.unary_unary_rpc_method_handler(lambda request, context: b"answered")
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("transmute.media.v1.Media", {"CreateImageTask": answer}),)
+    )
+    credentials = grpc.ssl_server_credentials(
+        [(pair.key.read_bytes(), pair.cert.read_bytes())],
+        root_certificates=ca.read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+def _media_call(target: str) -> grpc.StatusCode:
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary("/transmute.media.v1.Media/CreateImageTask")
+        try:
+            assert call(b"", metadata=((PROJECT_KEY, "default"),), timeout=10) == b"answered"
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize(
+    ("presented", "expected"),
+    [
+        ("media", grpc.StatusCode.OK),
+        ("intelligence", grpc.StatusCode.UNAVAILABLE),
+        ("tracks", grpc.StatusCode.UNAVAILABLE),
+        ("gateway", grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_a_media_upstream_must_present_medias_name(
+    presented: str, expected: grpc.StatusCode, certs: Certs, envoy_tls: TlsFiles, tmp_path: Path
+) -> None:
+    """Every certificate here has a valid chain from the deployment's CA; only the name differs."""
+    with family_server(certs.service(presented), certs.ca) as port:
+        config = envoy_config(
+            tmp_path, gateways=("127.0.0.1:1",), media=(f"127.0.0.1:{port}",), tls=envoy_tls
+        )
+        for proxy in run_envoy(config, tmp_path):
+            code = _media_call(proxy.grpc_target)
+            refused_names = proxy.stats("cluster.media.ssl.").get("cluster.media.ssl.fail_verify_san", 0)
+    assert code == expected
+    assert (refused_names > 0) == (expected != grpc.StatusCode.OK), refused_names

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.api import KINDS
+from taskkit.rpc import KINDS
 from tests.conftest import wait_done
 from tests.support import Corpus, Origin
 

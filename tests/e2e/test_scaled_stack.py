@@ -12,14 +12,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from stack import Stack, StackConfig
+from stack import Stack
 from tests.conftest import wait_done
 from tests.support import Corpus, Origin
+from tests.support.stacks import api_client, running_stack
 
 
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.fresh(
+    with running_stack(
         tmp_path_factory.mktemp("scaled"),
         "scaled",
         intelligence=False,
@@ -28,15 +29,13 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         workers=2,
         gateways=2,
         envoy=True,
-    )
-    with Stack(config) as stack:
+    ) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
 def front(scaled: Stack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {scaled.config.api_key}"}
-    with httpx.Client(base_url=scaled.base_url, headers=headers, timeout=30.0) as client:
+    with api_client(scaled) as client:
         yield client
 
 

@@ -15,30 +15,29 @@ from typing import Any
 import httpx
 import pytest
 
-from stack import Stack, StackConfig
+from stack import Stack
 from tests.conftest import wait_done
 from tests.support import Origin
 from tests.support.speech import SpeechCorpus, unseen_copy
+from tests.support.stacks import api_client, running_stack
 
 pytestmark = pytest.mark.faults
 
 
 @pytest.fixture(scope="module")
 def child_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.fresh(
+    with running_stack(
         tmp_path_factory.mktemp("child-faults"),
         "children",
         tracks=True,
         env={"TRANSMUTE_ACK_WAIT_SECONDS": "3", "TRANSMUTE_SHUTDOWN_GRACE_SECONDS": "2"},
-    )
-    with Stack(config) as stack:
+    ) as stack:
         yield stack
 
 
 @pytest.fixture
 def api(child_stack: Stack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {child_stack.config.api_key}"}
-    with httpx.Client(base_url=child_stack.base_url, headers=headers, timeout=30) as client:
+    with api_client(child_stack) as client:
         yield client
 
 

@@ -23,10 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
-from stack import Stack, StackConfig, nats_cluster
+from stack import Stack, nats_cluster
 from stack.nats_cluster import NatsNode
 from tests.support import Corpus, Origin
 from tests.support.load import FAULT_ENV, MUST_BE_ZERO, CreateLoad, CreateResult, settle, tally
+from tests.support.stacks import api_client, running_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]  # a pass takes about 30 s
 log = logging.getLogger(__name__)
@@ -38,15 +39,14 @@ RECONNECT_S = 20.0  # how long the clients of the dead node get to appear on the
 
 @pytest.fixture(scope="module")
 def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.fresh(
+    with running_stack(
         tmp_path_factory.mktemp("nats-cluster"),
         "cluster",
         intelligence=False,
         nats_nodes=3,
         workers=2,
         env=dict(FAULT_ENV),
-    )
-    with Stack(config) as stack:
+    ) as stack:
         yield stack
 
 
@@ -101,8 +101,7 @@ def test_a_nats_node_killed_and_restarted_under_load_loses_nothing(
         results += load.stop()
     results += while_down
 
-    headers = {"Authorization": f"Bearer {stack.config.api_key}"}
-    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30.0) as client:
+    with api_client(stack) as client:
         tasks = settle(client, timeout=60.0)
     counts = tally(results, tasks)
     log.info("fault counts %s", counts)

@@ -1,17 +1,28 @@
 """Certificates made in the test, with ``cryptography``: a CA, a server certificate for 127.0.0.1
-and localhost, and a client certificate, all as PEM files (what the TLS settings point at)."""
+and localhost, a client certificate, and one certificate per service named as the service (``media``,
+``intelligence``, ``tracks``, ``gateway``: its DNS name, as envoy's upstream checks expect, plus
+127.0.0.1 and localhost so direct callers on loopback accept it too), all as PEM files (what the
+TLS settings point at)."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+SERVICES = ("media", "intelligence", "tracks", "gateway")
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert: Path
+    key: Path
 
 
 @dataclass(frozen=True)
@@ -21,10 +32,16 @@ class Certs:
     server_key: Path
     client_cert: Path
     client_key: Path
+    services: dict[str, KeyPair] = field(default_factory=dict)  # by service name
+
+    def service(self, name: str) -> KeyPair:
+        """The certificate of service ``name``: server and client usage (a family serves gRPC and
+        calls other families), named ``name``, 127.0.0.1 and localhost."""
+        return self.services[name]
 
 
 def make_certs(folder: Path, *, name: str = "transmute-test") -> Certs:
-    """A fresh CA under ``folder`` and a server and a client certificate it signs."""
+    """A fresh CA under ``folder`` and the server, client and service certificates it signs."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
@@ -48,16 +65,31 @@ def make_certs(folder: Path, *, name: str = "transmute-test") -> Certs:
         .sign(ca_key, hashes.SHA256())
     )
     (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
     server = _leaf(
         folder,
         "server",
         ca,
         ca_key,
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+        [ExtendedKeyUsageOID.SERVER_AUTH],
+        [loopback, x509.DNSName("localhost")],
     )
-    client = _leaf(folder, "client", ca, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName("client")])
-    return Certs(folder / "ca.pem", *server, *client)
+    client = _leaf(folder, "client", ca, ca_key, [ExtendedKeyUsageOID.CLIENT_AUTH], [x509.DNSName("client")])
+    both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    services = {
+        service: KeyPair(
+            *_leaf(
+                folder,
+                service,
+                ca,
+                ca_key,
+                both,
+                [x509.DNSName(service), x509.DNSName("localhost"), loopback],
+            )
+        )
+        for service in SERVICES
+    }
+    return Certs(folder / "ca.pem", *server, *client, services=services)
 
 
 def _builder(
@@ -80,7 +112,7 @@ def _leaf(
     stem: str,
     ca: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
-    usage: x509.ObjectIdentifier,
+    usages: list[x509.ObjectIdentifier],
     names: list[x509.GeneralName],
 ) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
@@ -89,7 +121,7 @@ def _leaf(
         _builder(subject, ca.subject, key)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}-key.pem"

@@ -11,11 +11,9 @@ from urllib.parse import urlencode
 import grpc
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from google.protobuf import struct_pb2
 from transmute.tasks.v1 import tasks_pb2
 
 from gateway.api.deps import ClientsDep, ProjectDep, SettingsDep, VersionDep
-from gateway.api.kinds import KINDS
 from gateway.api.schemas import ErrorBody, TaskCreate, TaskOut
 from gateway.api.task_json import task_json
 from gateway.api.versions import MAX_PAGE_NUMBER, V2025_08_20, page_window_a25, request_from_a25, task_to_a25
@@ -24,8 +22,8 @@ from taskkit import ids
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest
 from taskkit.options import proto_json
-from taskkit.records import json_values, status
-from taskkit.rpc import metadata, project_metadata
+from taskkit.records import status
+from taskkit.rpc import KINDS, metadata, project_metadata
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=CheckedRoute)
 
@@ -51,13 +49,8 @@ def _spec(body: dict[str, Any], settings: Settings) -> tasks_pb2.TaskSpec:
                 raise InvalidRequest(f"'{name}' must be a string.")
             setattr(spec, name, value)
     meta = body.get("metadata")
-    if meta is not None:
-        json_values.check_metadata(
-            meta, max_depth=settings.max_metadata_depth, max_bytes=settings.max_metadata_bytes
-        )
-        struct = struct_pb2.Struct()
-        struct.update(meta)
-        spec.metadata.CopyFrom(struct)
+    if meta is not None:  # a JSON object (TaskCreate); its bounds are the create servicer's to check
+        spec.metadata.update(meta)
     return spec
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.envoy import EnvoyConfig, TlsFiles, envoy_argv, render, split_address
+from stack.envoy import EnvoyConfig, TlsFiles, UpstreamNames, envoy_argv, render, split_address
 from tests.support.certs import make_certs
 
-DESCRIPTOR = Path(__file__).resolve().parents[2] / "gen" / "transmute.pb"
+DESCRIPTOR = Path(__file__).resolve().parents[3] / "gen" / "transmute.pb"
 _VALIDATE_TIMEOUT_S = 60
 
 
@@ -56,6 +56,12 @@ def variants(tmp_path: Path, tls: TlsFiles) -> dict[str, EnvoyConfig]:
         "ipv6": dataclasses.replace(one, media=("[::1]:50061",), grpc_host="::1"),
         "mtls upstreams": dataclasses.replace(one, upstream_tls=tls),
         "mtls everywhere": dataclasses.replace(one, upstream_tls=tls, grpc_listener_tls=tls),
+        "mtls with deployment names": dataclasses.replace(
+            one,
+            intelligence=("intelligence-api:50051",),
+            upstream_tls=tls,
+            upstream_names=UpstreamNames(media="transmute-media-api.transmute.svc"),
+        ),
         "small body limit": dataclasses.replace(one, max_body_bytes=1024),
     }
 
@@ -76,6 +82,7 @@ def validate(config_text: str, tmp_path: Path) -> subprocess.CompletedProcess[st
         "ipv6",
         "mtls upstreams",
         "mtls everywhere",
+        "mtls with deployment names",
         "small body limit",
     ],
 )
@@ -162,6 +169,39 @@ def test_grpc_routes_and_the_tasks_cluster_span_every_family(tmp_path: Path) -> 
         assert cluster["outlier_detection"]["consecutive_gateway_failure"] > 0
         assert "retry_budget" in cluster["circuit_breakers"]["thresholds"][0]
         assert cluster["transport_socket"] is None
+
+
+def _pinned(cluster: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The DNS names a cluster's upstream TLS accepts, and the SNI it sends."""
+    context = cluster["transport_socket"]["typed_config"]
+    matchers = context["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"]
+    assert {m["san_type"] for m in matchers} == {"DNS"}
+    return [m["matcher"]["exact"] for m in matchers], context.get("sni")
+
+
+def test_upstream_tls_pins_each_familys_name(tmp_path: Path, tls: TlsFiles) -> None:
+    """The chain alone would let any certificate of the CA pass as any family."""
+    config = dataclasses.replace(
+        base(tmp_path), intelligence=("127.0.0.1:3",), tracks=("127.0.0.1:4",), upstream_tls=tls
+    )
+    by_name = clusters(yaml.safe_load(render(config)))
+    assert _pinned(by_name["media"]) == (["media"], "media")
+    assert _pinned(by_name["intelligence"]) == (["intelligence"], "intelligence")
+    assert _pinned(by_name["tracks"]) == (["tracks"], "tracks")
+    assert _pinned(by_name["tasks"]) == (["media", "intelligence", "tracks"], None)
+    assert by_name["gateway"].get("transport_socket") is None  # HTTP to the gateways, no TLS
+
+
+def test_upstream_names_are_the_deployments_own(tmp_path: Path, tls: TlsFiles) -> None:
+    names = UpstreamNames(media="transmute-media-api", tracks="transmute-tracks-api")
+    config = dataclasses.replace(
+        base(tmp_path), tracks=("127.0.0.1:4",), upstream_tls=tls, upstream_names=names
+    )
+    by_name = clusters(yaml.safe_load(render(config)))
+    assert _pinned(by_name["media"]) == (["transmute-media-api"], "transmute-media-api")
+    assert _pinned(by_name["tracks"]) == (["transmute-tracks-api"], "transmute-tracks-api")
+    # the tasks cluster: the families it balances (no intelligence replicas here)
+    assert _pinned(by_name["tasks"]) == (["transmute-media-api", "transmute-tracks-api"], None)
 
 
 def test_split_address() -> None:
