@@ -17,7 +17,7 @@ import nats
 import pytest
 from transmute.tasks.v1 import tasks_pb2
 
-from gateway.byte_ranges import ByteRange, Unsatisfiable, parse_range
+from gateway.core import ByteRange, Unsatisfiable, parse_range
 from stack.seaweed import SeaweedS3
 from taskkit.config import Settings
 from taskkit.errors import InvalidRequest, NotFound
