@@ -52,7 +52,12 @@ class Runtime:
 
 
 async def open_runtime(settings: Settings, *, client_name: str) -> Runtime:
-    bus = await connect(settings.nats_url, name=client_name, replicas=settings.nats_replicas)
+    bus = await connect(
+        settings.nats_url,
+        name=client_name,
+        replicas=settings.nats_replicas,
+        repair_index=settings.role in ("api", "all"),  # the roles that serve listings
+    )
     return Runtime(settings=settings, bus=bus, store=TaskStore(bus), storage=open_storage(settings))
 
 

@@ -17,22 +17,29 @@ Positions are stream sequences. A cursor names a task: its entry is found by bin
 creates may commit out of mint order), then looked for exactly among its neighbours; an id with no
 entry (deleted, or never created) splits the index where ids cross it. Every cost here grows with
 the page and with log(stream length), never with the size of the project.
+
+Every stored task must have exactly one entry, or listings miss it (or show it twice). Creates
+write the entry first; a record without one (written before the index existed, by a process older
+than it, or left by an index that lost entries) is given one at start-up by ``backfill``, which
+rewrites the project's index in id order, since entries cannot be inserted into a stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+import logging
+import time
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 from transmute.tasks.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
 
 INDEX_STREAM = "TASK_INDEX"
 INDEX_SUBJECTS = ["index.>"]
@@ -42,7 +49,9 @@ _MAX_BATCH = 256
 _PROBES = 48  # bisection of a 2^48-message stream; interpolation usually needs 1-3
 _NEIGHBOURS = 8  # entries either side of a cursor's split searched for the cursor itself
 _NO_MESSAGE = 10057
-_BACKFILL_BATCH = 1000
+_BACKFILL_BATCH = 1000  # copy entries published before their acks are awaited
+_READ_GROUP = 64  # records read, or entries deleted, at once
+_SERVER_WINDOW_S = 120.0  # the duplicate window of a stream configured without one
 
 
 def index_subject(project: str) -> str:
@@ -87,6 +96,36 @@ def _entry(msg: Msg) -> Entry:
     )
 
 
+class _Batch:
+    """The replies to one batched direct get, gathered by the subscription's callback (cheaper per
+    message than awaiting each one): entries until the end-of-batch (2xx) or nothing-found (404)
+    status, or the error another status stands for."""
+
+    def __init__(self) -> None:
+        self._found: list[Entry] = []
+        self._done: asyncio.Future[list[Entry]] = asyncio.get_running_loop().create_future()
+
+    async def take(self, msg: Msg) -> None:
+        if self._done.done():
+            return
+        status = (msg.headers or {}).get("Status")
+        try:
+            if status is None:
+                self._found.append(_entry(msg))
+            elif status == "404" or status.startswith("2"):
+                self._done.set_result(self._found)
+            else:
+                APIError.from_msg(msg)
+        except Exception as exc:  # handed to the reader: a callback's own errors would be lost
+            self._done.set_exception(exc)
+
+    async def result(self) -> list[Entry]:
+        try:
+            return await asyncio.wait_for(self._done, _READ_TIMEOUT_S)
+        except TimeoutError:
+            raise NatsTimeoutError from None
+
+
 class TaskIndex:
     """Appends and reads the per-project index of created tasks."""
 
@@ -126,22 +165,15 @@ class TaskIndex:
     async def forward(self, project: str, start: int, count: int) -> list[Entry]:
         """Up to ``count`` of the project's entries with ``seq >= start``, oldest first: one request."""
         count = max(1, min(count, _MAX_BATCH))
-        inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(inbox)
         request = {"seq": max(start, 1), "next_by_subj": index_subject(project), "batch": count}
+        inbox = self._nc.new_inbox()
+        batch = _Batch()
+        sub = await self._nc.subscribe(inbox, cb=batch.take)
         try:
             await self._nc.publish(
                 f"$JS.API.DIRECT.GET.{INDEX_STREAM}", json.dumps(request).encode(), reply=inbox
             )
-            found: list[Entry] = []
-            while True:
-                msg = await sub.next_msg(timeout=_READ_TIMEOUT_S)
-                status = (msg.headers or {}).get("Status")
-                if status == "404" or (status is not None and status.startswith("2")):
-                    return found  # 404: nothing at or after start; 204: end of batch
-                if status is not None:
-                    raise APIError.from_msg(msg)
-                found.append(_entry(msg))
+            return await batch.result()
         finally:
             await sub.unsubscribe()
 
@@ -242,48 +274,171 @@ def _next_guess(end: int, lo: int, held: int, count: int, most: int, low: int, h
     return max(1, guess)
 
 
-async def backfill(js: JetStreamContext, bucket_stream: str, bucket_prefix: str) -> int:
-    """Index every record of the task bucket, once, when the index is empty and the bucket is not
-    (records created before the index existed). Each project's entries go in id order, with
-    ``Nats-Msg-Id`` = task id, so two processes starting together append each task once.
-    Returns how many entries were written."""
-    index = await js.stream_info(INDEX_STREAM)
-    records = await js.stream_info(bucket_stream)
-    if index.state.messages or not records.state.messages:
+async def backfill(nc: NATS, js: JetStreamContext, bucket_stream: str, bucket_prefix: str) -> int:
+    """Give every record of the task bucket an index entry, each task once, in id order: records
+    written before the index existed, by processes that predate it (a rolling upgrade), or whose
+    entries the stream lost. Safe to run from every process at start-up, several at once.
+
+    Returns how many tasks had no entry and got one from this call (concurrent calls share that
+    count between them). The cost, at every start, is the bucket's key list (one request per
+    100,000 keys; no record is read) and one pass over the index (direct-get batches of
+    ``_MAX_BATCH``), holding one id per task and one project's entries at a time: about a second
+    per 30,000 tasks. Only a project found lacking entries (or holding one twice) is rewritten:
+    its entries written and read once more, plus one record read per missing task."""
+    if not (await js.stream_info(bucket_stream)).state.messages:
         return 0
-    stubs: list[tuple[str, tasks_pb2.Task]] = []  # (project, stub): not whole records, in memory
-    sub = await js.subscribe(
-        f"{bucket_prefix}>", ordered_consumer=True, deliver_policy=DeliverPolicy.LAST_PER_SUBJECT
-    )
-    try:
+    window = (await js.stream_info(INDEX_STREAM)).config.duplicate_window or _SERVER_WINDOW_S
+    repair = _Repair(nc, js, bucket_stream, bucket_prefix, window)
+    stored = await repair.stored_ids()
+    added = 0
+    for project in sorted(stored):
+        added += await repair.project(project, stored[project])
+    return added
+
+
+class _Repair:
+    """The repair of one project's index is a rewrite, because a stream only appends: the entries
+    it keeps and the ones it lacks go in again as one copy sorted by id, then the old ones go.
+
+    Every copy entry carries ``Nats-Msg-Id`` = ``<task id>@<generation>``, the generation being
+    the sequence of the project's first entry (0 for none), which a repair does not change until
+    it deletes that entry. So processes repairing a project at once publish the same ids, the
+    stream keeps the first of each, and every process is told the same sequences: the copy is
+    one, in order (each appends ids in ascending order, the first arrival wins). Creates that land
+    in or before the copy (newer ids, not in it) are moved after it, the same way. Then every
+    entry that is not the copy's, or a create after it, is deleted: first by one purge of what
+    lies below the copy, then one by one. The records are listed before the index is read, and a
+    create writes its entry before its record, so a record written meanwhile already has its
+    entry. Until the old entries are gone listings may show a task twice; if the process stops
+    before that, the next start finds the duplicates and rewrites the project again.
+
+    Deduplication lasts the stream's duplicate window; a process that took longer than half of it
+    from its first copy entry to reading the result leaves the old entries (and the duplicates)
+    for the next start rather than delete what a later process may have copied."""
+
+    def __init__(
+        self, nc: NATS, js: JetStreamContext, bucket_stream: str, prefix: str, window: float
+    ) -> None:
+        self._index = TaskIndex(nc, js)
+        self._nc = nc
+        self._js = js
+        self._bucket_stream = bucket_stream
+        self._prefix = prefix
+        self._window = window
+
+    async def stored_ids(self) -> dict[str, set[str]]:
+        """Every stored task id by project, from the bucket's per-subject state (no record is read):
+        pages of up to 100,000 keys, sorted by the server. Task keys are never deleted, so a key
+        written between two pages moves later keys on, never one past a page boundary unread.
+        A deleted key still counts here; reading its record finds no stub for it."""
+        stored: dict[str, set[str]] = {}
+        offset = 0
         while True:
-            try:
-                msg = await sub.next_msg(timeout=_READ_TIMEOUT_S)
-            except NatsTimeoutError:
-                break
-            if not (msg.headers or {}).get("KV-Operation"):
-                task = tasks_pb2.Task()
-                task.ParseFromString(msg.data or b"")
-                stubs.append((task.project, stub(task)))
-            if msg.metadata.num_pending == 0:
-                break
-    finally:
-        await sub.unsubscribe()
-    await _append(js, sorted(stubs, key=lambda entry: (entry[0], entry[1].id)))
-    return len(stubs)
-
-
-async def _append(js: JetStreamContext, entries: Iterable[tuple[str, tasks_pb2.Task]]) -> None:
-    pending = []
-    for project, kept in entries:
-        pending.append(
-            await js.publish_async(
-                index_subject(project), kept.SerializeToString(), headers={"Nats-Msg-Id": kept.id}
+            request = {"subjects_filter": f"{self._prefix}>", "offset": offset}
+            reply = await self._nc.request(
+                f"$JS.API.STREAM.INFO.{self._bucket_stream}", json.dumps(request).encode(), _READ_TIMEOUT_S
             )
-        )
-        if len(pending) >= _BACKFILL_BATCH:
-            for future in pending:
-                await future
-            pending.clear()
-    for future in pending:
-        await future
+            answer = json.loads(reply.data)
+            if "error" in answer:
+                APIError.from_error(answer["error"])
+            subjects = (answer.get("state") or {}).get("subjects") or {}
+            for subject in subjects:
+                project, _, task_id = subject[len(self._prefix) :].rpartition(".")
+                stored.setdefault(project, set()).add(task_id)
+            offset += len(subjects)
+            if not subjects or offset >= int(answer.get("total") or 0):
+                return stored
+
+    async def project(self, project: str, stored: set[str]) -> int:
+        """Repair one project's index if it lacks a stored task or holds one twice."""
+        entries = await self._entries(project)
+        indexed = {entry.task.id: entry.task for entry in reversed(entries)}  # the first of each
+        missing = stored - indexed.keys()
+        if not missing and len(indexed) == len(entries):
+            return 0
+        found = await self._stubs(project, sorted(missing))
+        generation = entries[0].seq if entries else 0
+        began = time.monotonic()
+        copy = sorted([*indexed.values(), *found], key=lambda kept: kept.id)
+        placed = await self._publish(project, copy, generation)
+        doomed = await self._settle(project, generation, placed)
+        if time.monotonic() - began > self._window / 2:
+            log.warning("index repair too slow to delete safely", extra={"project": project})
+        else:
+            await self._delete(project, doomed, min(seq for seq, _ in placed.values()))
+        added = sum(not placed[kept.id][1] for kept in found)
+        log.info("index repaired", extra={"project": project, "added": added})
+        return added
+
+    async def _entries(self, project: str) -> list[Entry]:
+        """All of the project's entries, oldest first."""
+        entries: list[Entry] = []
+        while chunk := await self._index.forward(project, entries[-1].seq + 1 if entries else 1, _MAX_BATCH):
+            entries.extend(chunk)
+        return entries
+
+    async def _stubs(self, project: str, task_ids: list[str]) -> list[tasks_pb2.Task]:
+        """The index stubs of these tasks, from their records (skipping any deleted meanwhile)."""
+
+        async def one(task_id: str) -> tasks_pb2.Task | None:
+            subject = f"{self._prefix}{project}.{task_id}"
+            try:
+                msg = await self._js.get_msg(self._bucket_stream, subject=subject)
+            except NotFoundError:
+                return None
+            if (msg.headers or {}).get("KV-Operation"):
+                return None
+            return stub(tasks_pb2.Task.FromString(msg.data or b""))
+
+        found: list[tasks_pb2.Task] = []
+        for at in range(0, len(task_ids), _READ_GROUP):
+            group = await asyncio.gather(*(one(t) for t in task_ids[at : at + _READ_GROUP]))
+            found.extend(kept for kept in group if kept is not None)
+        return found
+
+    async def _publish(
+        self, project: str, stubs: list[tasks_pb2.Task], generation: int
+    ) -> dict[str, tuple[int, bool]]:
+        """Append the stubs in order as copy entries; each task id's (sequence, whether another
+        process had appended it already)."""
+        placed: dict[str, tuple[int, bool]] = {}
+        for at in range(0, len(stubs), _BACKFILL_BATCH):
+            batch = stubs[at : at + _BACKFILL_BATCH]
+            pending = [
+                await self._js.publish_async(
+                    index_subject(project),
+                    kept.SerializeToString(),
+                    headers={"Nats-Msg-Id": f"{kept.id}@{generation}"},
+                )
+                for kept in batch
+            ]
+            for kept, future in zip(batch, pending, strict=True):
+                ack = await future
+                placed[kept.id] = (int(ack.seq), bool(ack.duplicate))
+        return placed
+
+    async def _settle(self, project: str, generation: int, placed: dict[str, tuple[int, bool]]) -> list[int]:
+        """Read the project's entries again, after the copy: move the creates that landed before
+        its end (ids the copy does not hold) after it, and return the sequences to delete (every
+        entry of a copied id but the copy's own, and the moved creates' first entries)."""
+        end = max(seq for seq, _ in placed.values())
+        doomed: list[int] = []
+        strays: list[Entry] = []
+        for entry in await self._entries(project):
+            own = placed.get(entry.task.id)
+            if own is not None and own[0] != entry.seq:
+                doomed.append(entry.seq)
+            elif own is None and entry.seq < end:
+                strays.append(entry)
+        moved = await self._publish(project, [entry.task for entry in strays], generation)
+        placed.update(moved)
+        # an entry that is its own move is another process's copy of a create this one missed
+        doomed.extend(entry.seq for entry in strays if moved[entry.task.id][0] != entry.seq)
+        return doomed
+
+    async def _delete(self, project: str, doomed: list[int], below: int) -> None:
+        """Purge the project's entries below the copy (all of them doomed), then delete the rest."""
+        await self._js.purge_stream(INDEX_STREAM, subject=index_subject(project), seq=below)
+        rest = [seq for seq in doomed if seq >= below]
+        for at in range(0, len(rest), _READ_GROUP):
+            await asyncio.gather(*(self._index.remove(seq) for seq in rest[at : at + _READ_GROUP]))

@@ -165,8 +165,10 @@ def server_urls(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
-async def connect(url: str, *, name: str, replicas: int = 1) -> Bus:
-    """Connect, declare the layout (``replicas`` copies of everything), and return the bus."""
+async def connect(url: str, *, name: str, replicas: int = 1, repair_index: bool = True) -> Bus:
+    """Connect, declare the layout (``replicas`` copies of everything), give every record the index
+    lacks its entry (``repair_index``: what serves listings does; a worker need not), and return
+    the bus."""
     nc = await nats.connect(
         servers=server_urls(url),
         name=name,
@@ -176,6 +178,7 @@ async def connect(url: str, *, name: str, replicas: int = 1) -> Bus:
     )
     js = nc.jetstream(timeout=_CONNECT_TIMEOUT_S)
     kv, keys = await ensure_layout(js, replicas=replicas)
-    await backfill(js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.")  # records older than the index
+    if repair_index:
+        await backfill(nc, js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.")
     log.info("connected to nats", extra={"nats_url": url.split("@")[-1], "client": name})
     return Bus(nc=nc, js=js, kv=kv, keys=keys)

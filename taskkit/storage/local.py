@@ -1,4 +1,9 @@
-"""The ``file`` backend: objects as files under one directory (the default, and what a laptop runs)."""
+"""The ``file`` backend: objects as files under one directory (the default, and what a laptop runs).
+
+A write goes to a staging file renamed over the key, and an opened version is an open file, so a
+read started before an overwrite goes on reading the old file whole (the rename leaves it to
+whoever holds it open) and one started after reads the new one.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from taskkit.errors import InvalidRequest
-from taskkit.storage.base import READ_CHUNK_BYTES, not_found, too_large
+from taskkit.storage.base import READ_CHUNK_BYTES, Version, not_found, read_version, too_large
 from taskkit.storage.signing import check_key
 
 
@@ -96,17 +101,16 @@ class FileStorage:
     async def size(self, key: str) -> int:
         return self.local_path(key).stat().st_size
 
-    async def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
-        handle: BinaryIO = await asyncio.to_thread(self.local_path(key).open, "rb")
+    async def open(self, key: str) -> Version:
+        path = self.local_path(key)
         try:
-            await asyncio.to_thread(handle.seek, start)
-            while length > 0 and (
-                chunk := await asyncio.to_thread(handle.read, min(length, READ_CHUNK_BYTES))
-            ):
-                length -= len(chunk)
-                yield chunk
-        finally:
-            handle.close()
+            handle: BinaryIO = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError:  # deleted since the check
+            raise not_found() from None
+        return _OpenFile(handle)
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        return read_version(self.open, key, start, length)
 
     async def download_url(self, key: str, *, expires_in: int) -> str | None:
         return None
@@ -120,3 +124,24 @@ class FileStorage:
         if not path.is_file():
             raise not_found()
         return path
+
+
+class _OpenFile:
+    """A stored file held open: the version its key named when it was opened."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.size = os.fstat(handle.fileno()).st_size
+
+    async def read(self, start: int, length: int) -> AsyncIterator[bytes]:
+        end = min(start + length, self.size)
+        while start < end and (
+            chunk := await asyncio.to_thread(
+                os.pread, self._handle.fileno(), min(end - start, READ_CHUNK_BYTES), start
+            )
+        ):
+            start += len(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._handle.close()

@@ -9,9 +9,18 @@ and buffer a whole push subscription; here uploads publish one chunk at a time f
 stream, and reads fetch one chunk at a time with direct gets (served by any replica), so memory
 stays at one chunk either way and a read can stop at the end of a byte range.
 
-A range read walks the object's chunks from the first one (JetStream cannot index the n-th message
-of a subject), so seeking far into a large object costs reading the chunks before it inside the
-cluster; what reaches the client is only the range.
+A range read starts at the chunk holding its first byte. JetStream cannot fetch the n-th message of
+a subject, but a batched direct get says how many of the subject's messages follow the one it
+returns, which is that chunk's index, so a few probes find the stream sequence of chunk n: one
+when the chunks were stored one after another, about 2·log2 of their spread in the stream when
+other puts interleaved. That needs every chunk but the last to be full, which this backend's
+writes are and say in an object header (``Transmute-Chunking: fixed``); an object from another
+client is walked from its first chunk.
+
+A read is of one version (``taskkit.storage.base``): ``open`` resolves the object's info once and
+the version reads only the chunks of that info's nuid. A put purges the chunks of the version it
+replaced, so a read of a replaced version fails with ``replaced`` before or between chunks,
+never with another version's bytes.
 """
 
 from __future__ import annotations
@@ -31,20 +40,22 @@ from typing import Self
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, ObjectNotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ObjectNotFoundError
 from nats.js.kv import MSG_ROLLUP_SUBJECT
 from nats.js.object_store import ObjectStore
 from nats.nuid import NUID
 
 from taskkit.config import Settings
 from taskkit.records.jetstream import server_urls
-from taskkit.storage.base import file_chunks, not_found, rechunk
+from taskkit.storage.base import Version, file_chunks, not_found, read_version, rechunk, replaced
 from taskkit.storage.signing import check_key
 
 log = logging.getLogger(__name__)
 
 _TIMEOUT_S = 10.0  # connect, and each publish / get / stream call
 _DIGEST_PREFIX = "SHA-256="
+_CHUNKING = "Transmute-Chunking"  # object header; "fixed": every chunk but the last is full
+_FIXED = "fixed"
 
 
 class NatsStorage:
@@ -143,6 +154,7 @@ class NatsStorage:
                 digest=_DIGEST_PREFIX + base64.urlsafe_b64encode(digest.digest()).decode(),
                 mtime=datetime.now(UTC).isoformat(),
                 options=api.ObjectMetaOptions(max_chunk_size=self._chunk_bytes),
+                headers={_CHUNKING: [_FIXED]},  # a list of values, as the Go client reads headers
             )
             await js.publish(
                 self._meta_subject(key),
@@ -174,13 +186,19 @@ class NatsStorage:
     def _meta_subject(self, key: str) -> str:
         return f"$O.{self._bucket}.M.{base64.urlsafe_b64encode(key.encode()).decode()}"
 
-    async def _chunks(self, info: api.ObjectInfo) -> AsyncIterator[bytes]:
-        """The object's chunks in order, one direct get each."""
+    def _chunk_subject(self, info: api.ObjectInfo) -> str:
+        return f"$O.{self._bucket}.C.{info.nuid}"
+
+    async def _chunks(self, info: api.ObjectInfo, *, seq: int = 1, first: int = 0) -> AsyncIterator[bytes]:
+        """The version's chunks in order from chunk ``first`` (the first of its chunks at or after
+        stream sequence ``seq``), one direct get each; ``replaced`` once they are gone."""
         js, _ = self._opened()
-        subject = f"$O.{self._bucket}.C.{info.nuid}"
-        seq = 1
-        for _ in range(info.chunks or 0):
-            msg = await js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
+        subject = self._chunk_subject(info)
+        for _ in range(first, info.chunks or 0):
+            try:
+                msg = await js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
+            except NotFoundError:
+                raise replaced() from None
             if msg.seq is None or msg.data is None:
                 raise RuntimeError(f"object store chunk of {info.name!r} came back empty")
             seq = msg.seq + 1
@@ -203,17 +221,84 @@ class NatsStorage:
     async def size(self, key: str) -> int:
         return (await self._info(key)).size or 0
 
-    async def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
-        info = await self._info(key)
+    async def open(self, key: str) -> Version:
+        return _NatsVersion(self, await self._info(key))
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        return read_version(self.open, key, start, length)
+
+    async def _range(self, info: api.ObjectInfo, start: int, length: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, start + length)`` of one version, from the chunk holding ``start``."""
         end = start + length
-        offset = 0
-        async for chunk in self._chunks(info):
+        if length <= 0 or start >= (info.size or 0):
+            return
+        seq, first, offset = await self._seek(info, start)
+        async for chunk in self._chunks(info, seq=seq, first=first):
             chunk_start, offset = offset, offset + len(chunk)
             if offset <= start:
                 continue
             yield chunk[max(start - chunk_start, 0) : min(end - chunk_start, len(chunk))]
             if offset >= end:
                 return
+
+    async def _seek(self, info: api.ObjectInfo, start: int) -> tuple[int, int, int]:
+        """Where reading byte ``start`` begins: a stream sequence, the index of the chunk found
+        there and the offset of its first byte. Only an object in fixed-size chunks is entered
+        past its first chunk."""
+        size = _fixed_chunk_bytes(info)
+        index = start // size if size else 0
+        if index == 0:
+            return 1, 0, 0
+        return await self._locate(self._chunk_subject(info), index, info.chunks or 0), index, index * size
+
+    async def _locate(self, subject: str, index: int, chunks: int) -> int:
+        """The stream sequence of chunk ``index`` of ``chunks``, narrowed between two bounds: chunk
+        i found at sequence f puts it at f + (index - i) or later when i < index, and a probe at s
+        finding chunk i > index puts it at s - (i - index) or earlier. The bounds start equal for
+        chunks stored one after another; else probes alternate between the lower bound (right
+        when the rest were) and the middle (which halves the gap)."""
+        first, at_first = await self._probe(subject, 1, chunks)
+        last = await self._last(subject)
+        if at_first != 0:
+            raise replaced()  # the subject no longer holds this version's chunks
+        low, high = first + index, last - (chunks - 1 - index)
+        middle = False
+        while low < high:
+            at = (low + high) // 2 if middle else low
+            found, i = await self._probe(subject, at, chunks)
+            if i == index:
+                return found
+            if i < index:
+                low = found + (index - i)
+            else:
+                high = at - (i - index)
+            middle = not middle
+        return low
+
+    async def _probe(self, subject: str, seq: int, chunks: int) -> tuple[int, int]:
+        """The first chunk at or after ``seq``: its stream sequence and its index, from how many
+        chunks follow it (``Nats-Num-Pending``, sent with a batched direct get)."""
+        nc = self._nc
+        if nc is None:
+            raise RuntimeError("NatsStorage is used outside `async with`")
+        request = {"seq": seq, "next_by_subj": subject, "batch": 1}
+        msg = await nc.request(
+            f"$JS.API.DIRECT.GET.{self._stream}", json.dumps(request).encode(), timeout=_TIMEOUT_S
+        )
+        headers = msg.headers or {}
+        if headers.get("Status") == "404":
+            raise replaced()
+        if "Status" in headers:
+            APIError.from_msg(msg)
+        return int(headers["Nats-Sequence"]), chunks - 1 - int(headers["Nats-Num-Pending"])
+
+    async def _last(self, subject: str) -> int:
+        js, _ = self._opened()
+        try:
+            msg = await js.get_msg(self._stream, subject=subject, direct=True)
+        except NotFoundError:
+            raise replaced() from None
+        return int(msg.seq or 0)
 
     async def download_url(self, key: str, *, expires_in: int) -> str | None:
         return None  # an object store has no HTTP door of its own: the gateway serves it
@@ -224,3 +309,27 @@ class NatsStorage:
             await store.delete(check_key(key))
         except ObjectNotFoundError:
             return
+
+
+def _fixed_chunk_bytes(info: api.ObjectInfo) -> int:
+    """The chunk size of an object whose header says every chunk but the last is full (and whose
+    chunk count agrees), else 0: chunks of unknown sizes can only be walked."""
+    size = (info.options.max_chunk_size if info.options else None) or 0
+    if (info.headers or {}).get(_CHUNKING) != [_FIXED] or size <= 0:
+        return 0
+    return size if info.chunks == -(-(info.size or 0) // size) else 0
+
+
+class _NatsVersion:
+    """One version of an object: its info, whose nuid names the only chunks it reads."""
+
+    def __init__(self, storage: NatsStorage, info: api.ObjectInfo) -> None:
+        self._storage = storage
+        self._info = info
+        self.size = info.size or 0
+
+    def read(self, start: int, length: int) -> AsyncIterator[bytes]:
+        return self._storage._range(self._info, start, length)
+
+    async def aclose(self) -> None:
+        return None

@@ -11,6 +11,10 @@ Memory per transfer is bounded by one part on upload (``s3_part_size_bytes``; fi
 ``s3_multipart_threshold_bytes`` go up in one PUT) and by one read chunk on download. Checksums
 are computed only where the API requires them, so servers that predate the flexible-checksum
 headers accept every request.
+
+An opened version is pinned by its ``VersionId`` where the bucket keeps versions (a read then gets
+that version whole, overwritten or not), else by its ETag (``If-Match``: a read of an object
+overwritten since answers 412, raised as ``replaced``). One GET streams one version either way.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from taskkit.config import Settings
-from taskkit.storage.base import READ_CHUNK_BYTES, file_chunks, not_found, rechunk
+from taskkit.storage.base import (
+    READ_CHUNK_BYTES,
+    Version,
+    file_chunks,
+    not_found,
+    read_version,
+    rechunk,
+    replaced,
+)
 from taskkit.storage.signing import check_key
 
 log = logging.getLogger(__name__)
@@ -38,6 +50,7 @@ log = logging.getLogger(__name__)
 MIN_PART_BYTES = 5 * 1024**2  # S3 rejects smaller parts (but the last)
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most a week
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_CHANGED = {"412", "PreconditionFailed", "NoSuchVersion"}  # a pinned version that is gone
 
 
 def _missing(error: ClientError) -> bool:
@@ -197,6 +210,8 @@ class S3Storage:
         try:
             return await self.client.get_object(Bucket=self._bucket, Key=check_key(key), **extra)
         except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) in _CHANGED:
+                raise replaced() from None
             if _missing(error):
                 raise not_found() from None
             raise
@@ -211,19 +226,30 @@ class S3Storage:
                     size += len(chunk)
         return size
 
-    async def size(self, key: str) -> int:
+    async def _head(self, key: str) -> Any:
         try:
-            answer = await self.client.head_object(Bucket=self._bucket, Key=check_key(key))
+            return await self.client.head_object(Bucket=self._bucket, Key=check_key(key))
         except ClientError as error:
             if _missing(error):
                 raise not_found() from None
             raise
-        return int(answer["ContentLength"])
 
-    async def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+    async def size(self, key: str) -> int:
+        return int((await self._head(key))["ContentLength"])
+
+    async def open(self, key: str) -> Version:
+        head = await self._head(key)
+        version = head.get("VersionId")
+        pin = {"VersionId": version} if version and version != "null" else {"IfMatch": head["ETag"]}
+        return _S3Version(self, key, int(head["ContentLength"]), pin)
+
+    def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        return read_version(self.open, key, start, length)
+
+    async def _read(self, key: str, start: int, length: int, pin: dict[str, str]) -> AsyncIterator[bytes]:
         if length <= 0:
             return
-        answer = await self._get(key, Range=f"bytes={start}-{start + length - 1}")
+        answer = await self._get(key, Range=f"bytes={start}-{start + length - 1}", **pin)
         async with answer["Body"] as body:
             async for chunk in body.iter_chunks(READ_CHUNK_BYTES):
                 yield chunk
@@ -240,3 +266,19 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self._bucket, Key=check_key(key))
+
+
+class _S3Version:
+    """One version of an object, named by its version id or ETag (``pin``: GET parameters)."""
+
+    def __init__(self, storage: S3Storage, key: str, size: int, pin: dict[str, str]) -> None:
+        self._storage = storage
+        self._key = key
+        self._pin = pin
+        self.size = size
+
+    def read(self, start: int, length: int) -> AsyncIterator[bytes]:
+        return self._storage._read(self._key, start, length, self._pin)
+
+    async def aclose(self) -> None:
+        return None

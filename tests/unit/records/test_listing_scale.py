@@ -185,8 +185,8 @@ async def test_backfill_indexes_records_written_before_the_index(tmp_path: Path)
         tasks = [seeded_task("old", start_ms + n, n) for n in range(300)]
         for task in reversed(tasks):  # records in any order: the backfill sorts each project by id
             await bus.kv.create(f"{task.project}.{task.id}", task.SerializeToString())
-        assert await backfill(bus.js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.") == 300
-        assert await backfill(bus.js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.") == 0  # once
+        assert await backfill(bus.nc, bus.js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.") == 300
+        assert await backfill(bus.nc, bus.js, f"KV_{TASKS_BUCKET}", f"$KV.{TASKS_BUCKET}.") == 0  # once
         assert (await bus.js.stream_info(INDEX_STREAM)).state.messages == 300
         store = TaskStore(bus)
         page = await store.list_page("old", ListQuery(limit=300, descending=False))

@@ -384,3 +384,92 @@ async def test_a_key_that_clashes_with_a_file_or_folder_is_refused_on_the_file_b
 async def rechunk_source(chunks: list[bytes]) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
+
+
+async def test_a_read_is_of_the_version_it_opened(storage: Storage) -> None:
+    """An overwrite between looking the object up and reading it (the gateway's size, then its
+    bytes): the reader gets the version it opened whole where the backend keeps it (an open file),
+    else NotFound; never the new version's bytes under the old one's size."""
+    old, new = os.urandom(3 * NATS_CHUNK + 7), os.urandom(5 * NATS_CHUNK)
+    key = "p/task_v/out.bin"
+    await storage.put_stream(key, stream_of(old, NATS_CHUNK), max_bytes=len(old))
+    version = await storage.open(key)
+    try:
+        await storage.put_stream(key, stream_of(new, NATS_CHUNK), max_bytes=len(new))
+        assert version.size == len(old)
+        if isinstance(storage, FileStorage):
+            assert await collect(version.read(0, version.size)) == old
+            assert await collect(version.read(NATS_CHUNK, 10)) == old[NATS_CHUNK : NATS_CHUNK + 10]
+        else:  # the object store purged the old chunks; S3 (unversioned) answers If-Match with 412
+            with pytest.raises(NotFound, match="replaced"):
+                await collect(version.read(0, version.size))
+    finally:
+        await version.aclose()
+    reopened = await storage.open(key)
+    try:
+        assert reopened.size == len(new) and await collect(reopened.read(0, reopened.size)) == new
+    finally:
+        await reopened.aclose()
+
+
+async def test_an_overwrite_during_a_read_never_mixes_versions(storage: Storage) -> None:
+    old, new = os.urandom(6 * NATS_CHUNK), os.urandom(6 * NATS_CHUNK)
+    key = "p/task_w/out.bin"
+    await storage.put_stream(key, stream_of(old, NATS_CHUNK), max_bytes=len(old))
+    version = await storage.open(key)
+    got = b""
+    try:
+        async for chunk in version.read(0, version.size):
+            if not got:
+                await storage.put_stream(key, stream_of(new, NATS_CHUNK), max_bytes=len(new))
+            got += chunk
+    except NotFound:
+        assert not isinstance(storage, FileStorage), "an open file keeps the old version"
+        assert old.startswith(got) and len(got) < len(old)  # stopped, with only old bytes
+    else:
+        assert got == old
+    finally:
+        await version.aclose()
+
+
+async def put_interleaved(storage: Storage, keys: list[str], data: bytes, chunk: int) -> None:
+    """Store ``data`` under every key at once, a chunk each in turn, so their chunks alternate in
+    the stream (the object store's chunks of one object are then not contiguous)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(data), chunk):
+            await asyncio.sleep(0)
+            yield data[at : at + chunk]
+
+    await asyncio.gather(*(storage.put_stream(key, chunks(), max_bytes=len(data)) for key in keys))
+
+
+async def test_a_deep_nats_range_read_fetches_the_chunks_of_the_range(nats_url: str) -> None:
+    """Bytes near the end of a 400-chunk object: what comes from the server is a few chunks (the
+    probes that find the range's first chunk, and the chunk itself), not the 400 before it, whether
+    the object's chunks are contiguous in the stream or interleaved with another object's."""
+    chunk, count = 1024, 400
+    data = os.urandom(chunk * count - 100)
+    async with NatsStorage(nats_url, bucket="deep", replicas=1, chunk_bytes=chunk) as storage:
+        await storage.put_stream("p/task_d/alone.bin", stream_of(data, 5000), max_bytes=len(data))
+        await put_interleaved(storage, ["p/task_d/a.bin", "p/task_d/b.bin"], data, chunk)
+        assert storage._nc is not None
+        for key, most in [("p/task_d/alone.bin", 5), ("p/task_d/a.bin", 20), ("p/task_d/b.bin", 20)]:
+            for start, length in [(len(data) - 2000, 1500), (chunk * 250 + 3, 10), (chunk * 399, 1)]:
+                before = storage._nc.stats["in_bytes"]
+                assert await collect(storage.read(key, start, length)) == data[start : start + length]
+                received = storage._nc.stats["in_bytes"] - before
+                assert received < (most + 2) * chunk, (key, start, received // chunk)
+
+
+async def test_a_deep_range_of_another_clients_object_is_walked_to(tmp_path: Path, nats_url: str) -> None:
+    """An object whose chunk sizes this backend did not choose (nats-py's own put) is read from its
+    first chunk: right bytes, at the old cost."""
+    data = os.urandom(400_000)
+    async with open_storage(settings_for("nats", tmp_path, None, nats_url)) as storage:
+        nc = await nats.connect(nats_url, connect_timeout=5)
+        try:
+            await (await nc.jetstream(timeout=5).object_store("transmute")).put("p/task_x/theirs.bin", data)
+        finally:
+            await nc.close()
+        assert await collect(storage.read("p/task_x/theirs.bin", 300_000, 99)) == data[300_000:300_099]
