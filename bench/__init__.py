@@ -4,20 +4,20 @@ Each ``bench.<name>`` script is a ``python -m`` command that prints its results 
 nothing. What they share lives in the modules below and is named here, so a script imports it from
 ``bench``:
 
-- :mod:`bench.cli`: the script's frame: its parser and its run (temp dir, machine lines).
-- :mod:`bench.report`: result lines on stdout, percentiles, the machine's CPUs and load average.
-- :mod:`bench.stack_client`: a started stack, an HTTP client for it, creating a task and waiting
+- :mod:`bench.kit.cli`: the script's frame: its parser and its run (temp dir, machine lines).
+- :mod:`bench.kit.report`: result lines on stdout, percentiles, the machine's CPUs and load average.
+- :mod:`bench.kit.stack_client`: a started stack, an HTTP client for it, creating a task and waiting
   for it (Server-Sent Events or polling).
-- :mod:`bench.server_side`: what the stack's processes used and logged: CPU seconds from /proc,
+- :mod:`bench.kit.server_side`: what the stack's processes used and logged: CPU seconds from /proc,
   per-phase timestamps of each task from a service's JSON log.
-- :mod:`bench.direct`: ffmpeg argvs run directly, the baselines the API is measured against.
+- :mod:`bench.kit.direct`: ffmpeg argvs run directly, the baselines the API is measured against.
 """
 
-from bench.cli import bench_parser, bench_run
-from bench.direct import timed_argvs
-from bench.report import cpu_description, emit, load_average, percentile
-from bench.server_side import TaskMarks, cpu_delta, process_cpu_seconds, stack_cpu_seconds, task_marks
-from bench.stack_client import (
+from bench.kit.cli import bench_parser, bench_run
+from bench.kit.direct import timed_argvs
+from bench.kit.report import cpu_description, emit, load_average, percentile
+from bench.kit.server_side import TaskMarks, cpu_delta, process_cpu_seconds, stack_cpu_seconds, task_marks
+from bench.kit.stack_client import (
     TERMINAL_STATUSES,
     api_client,
     create_task,

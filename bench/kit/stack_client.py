@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bench.report import emit
+from bench.kit.report import emit
 from stack import Stack, StackConfig
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.report import cpu_description, emit, load_average
+from bench.kit.report import cpu_description, emit, load_average
 
 
 def bench_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
