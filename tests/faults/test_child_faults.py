@@ -105,7 +105,7 @@ def test_cancelling_a_parent_no_worker_holds_cancels_its_child(
     try:
         child_stack.kill("tracks")
         before = api.get(f"/tasks/{children[0]['id']}").json()
-        assert before["status"] in {"queued", "processing"}, before
+        assert before["status"] not in {"succeeded", "failed", "cancelled"}, before
         assert api.post(f"/tasks/{parent['id']}/cancel").status_code == 200
         child = wait_done(api, children[0]["id"], timeout=60)
     finally:
